@@ -1,0 +1,48 @@
+"""Integration fixtures: one real cluster for the session, a fresh namespace for every test."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+from kubernetes_asyncio.client import Configuration
+
+from reloader.kube.clients import connect, load_configuration
+from reloader.kube.rest import ApiError, Rest
+from tests.integration.cluster import ensure_cluster
+
+
+@pytest.fixture(scope="session")
+def kubeconfig() -> str:
+    return ensure_cluster()
+
+
+@pytest.fixture(scope="session")
+async def admin_configuration(kubeconfig: str) -> Configuration:
+    return await load_configuration(kubeconfig)
+
+
+@pytest.fixture(scope="session")
+async def rest(admin_configuration: Configuration) -> AsyncIterator[Rest]:
+    async with connect(admin_configuration) as client:
+        yield client
+
+
+@pytest.fixture
+async def namespace(rest: Rest, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A namespace of this test's own, deleted afterwards (without waiting for it to go)."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"t-{slug}-{secrets.token_hex(3)}"
+    await rest.request(
+        "POST", "/api/v1/namespaces", body={"metadata": {"name": name, "labels": {"test": "1"}}}
+    )
+    try:
+        yield name
+    finally:
+        try:
+            await rest.request("DELETE", f"/api/v1/namespaces/{name}")
+        except ApiError as exc:
+            if not exc.not_found:
+                raise

@@ -1,0 +1,203 @@
+"""The ``reloader`` command line: flags (each with an environment variable) into ``Settings``.
+
+Flag names follow Kubernetes controllers (``--metrics-bind-address``,
+``--health-probe-bind-address``, ``--leader-elect``-style booleans); each also reads
+``RELOADER_<FLAG>`` (``KUBECONFIG`` for ``--kubeconfig``), so the same image is configured
+from a Deployment's ``env`` or its ``args``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+
+from reloader import __version__
+from reloader.core.durations import parse_duration
+from reloader.core.settings import Settings
+from reloader.kube import hashkey
+from reloader.kube.clients import connect, load_configuration
+from reloader.kube.rest import ApiError
+from reloader.reloading.controller import Controller
+from reloader.serving.http import Servers, health_app, metrics_app
+from reloader.telemetry import logging as logs
+
+ENV_PREFIX = "RELOADER_"
+
+
+def _env_name(flag: str) -> str:
+    return "KUBECONFIG" if flag == "kubeconfig" else ENV_PREFIX + flag.upper().replace("-", "_")
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"want true or false, got {text!r}")
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reloader",
+        description=(
+            "Roll Kubernetes workloads exactly once per real ConfigMap/Secret change. "
+            "Every flag also reads an environment variable, shown in brackets."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"reloader {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    run = commands.add_parser("run", help="run the controller against the current kubeconfig")
+
+    def flag(name: str, *, help: str, default: object = None, **kwargs: object) -> None:
+        env_name = _env_name(name)
+        raw = env.get(env_name)
+        value: object = default
+        if raw is not None:
+            convert = kwargs.get("type")
+            value = convert(raw) if callable(convert) else raw
+        run.add_argument(f"--{name}", default=value, help=f"{help} [{env_name}]", **kwargs)  # type: ignore[arg-type]
+
+    flag("kubeconfig", help="kubeconfig file (default: in-cluster config, else ~/.kube/config)")
+    flag("context", help="kubeconfig context to use")
+    run.add_argument(
+        "--namespace",
+        action="append",
+        default=[n for n in env.get(ENV_PREFIX + "NAMESPACE", "").split(",") if n],
+        help="watch only this namespace; repeat for several (default: all) "
+        "[RELOADER_NAMESPACE, comma-separated]",
+    )
+    flag("namespace-selector", help="watch only namespaces whose labels match this selector")
+    flag("metrics-bind-address", default=":8080", help="address of /metrics; 0 disables")
+    flag(
+        "health-probe-bind-address",
+        default=":8081",
+        help="address of /healthz and /readyz; 0 disables",
+    )
+    flag("log-format", default="json", choices=["json", "console"], help="log line format")
+    flag(
+        "log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="least severe level logged",
+    )
+    flag(
+        "auto-reload-all",
+        default=False,
+        type=_bool,
+        help="reload every workload on its referenced ConfigMaps/Secrets "
+        'unless it says auto: "false"',
+    )
+    flag(
+        "debounce",
+        default=0.1,
+        type=_duration,
+        help="quiet time after the last change of a workload's objects before it rolls "
+        "(e.g. 100ms, 2s)",
+    )
+    flag(
+        "hash-key-secret",
+        default="reloader/reloader-hash-key",
+        help="namespace/name of the Secret holding the hash key (created if missing)",
+    )
+    flag("workers", default=8, type=int, help="workloads reconciled concurrently")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    key_ns, sep, key_name = str(args.hash_key_secret).partition("/")
+    if not sep or not key_ns or not key_name:
+        raise ValueError(f"--hash-key-secret must be namespace/name, got {args.hash_key_secret!r}")
+    return Settings(
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        namespaces=tuple(dict.fromkeys(args.namespace)),
+        namespace_selector=args.namespace_selector,
+        metrics_bind_address=args.metrics_bind_address,
+        health_probe_bind_address=args.health_probe_bind_address,
+        log_format=args.log_format,
+        log_level=args.log_level,
+        auto_reload_all=args.auto_reload_all,
+        debounce=args.debounce,
+        hash_key_namespace=key_ns,
+        hash_key_name=key_name,
+        workers=args.workers,
+    )
+
+
+async def run_controller(settings: Settings) -> int:
+    """Serve probes and metrics and run the controller until SIGTERM or SIGINT."""
+    log = logs.get_logger("main")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    configuration = await load_configuration(settings.kubeconfig, settings.context)
+    servers = Servers()
+    async with connect(configuration) as rest:
+        try:
+            hasher = await hashkey.load_or_create(
+                rest, settings.hash_key_namespace, settings.hash_key_name
+            )
+        except (ApiError, RuntimeError, OSError) as exc:
+            log.error(
+                "cannot load the hash key",
+                secret=f"{settings.hash_key_namespace}/{settings.hash_key_name}",
+                error=str(exc),
+                next_step="create its namespace, or point --hash-key-secret where reloader "
+                "may create a Secret",
+            )
+            return 1
+        controller = Controller(rest=rest, settings=settings, hasher=hasher)
+        try:
+            await servers.start(
+                health_app(lambda: controller.ready), settings.health_probe_bind_address
+            )
+            await servers.start(metrics_app(), settings.metrics_bind_address)
+            log.info(
+                "started",
+                version=__version__,
+                namespaces=list(settings.namespaces) or None,
+                namespace_selector=settings.namespace_selector,
+                debounce_s=settings.debounce,
+            )
+            task = asyncio.create_task(controller.run())
+            waiter = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            task.cancel()
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if task in done and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+            log.info("stopped")
+            return 0
+        finally:
+            await servers.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser(os.environ)
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        try:
+            settings = settings_from(args)
+            logs.configure(fmt=settings.log_format, level=settings.log_level)
+        except ValueError as exc:
+            parser.error(str(exc))
+        return asyncio.run(run_controller(settings))
+    parser.print_help(sys.stderr)
+    return 2

@@ -1,0 +1,111 @@
+"""Content hashes: xxhash to fingerprint objects fast, keyed BLAKE2b for what others can read.
+
+Two layers, for two reasons:
+
+* ``content_digest`` is xxh3-128 over a versioned, length-prefixed encoding of ``data`` and
+  ``binaryData`` only. Length prefixes make it unambiguous (``{"a": "1;b=2"}`` and
+  ``{"a": "1", "b": "2"}`` differ), key order never matters, and metadata (labels,
+  annotations) is not hashed, so editing a label never restarts anything. Digests stay in
+  memory and are never published: xxhash is fast but not a MAC.
+* ``Hasher`` turns digests into the values written on workloads with keyed BLAKE2b, a real MAC,
+  whose key lives in a Secret only the controller reads. Someone who can read a Deployment but
+  not its Secret therefore cannot test guesses of a low-entropy secret value against the
+  annotation. The key id (a MAC of a constant) is recorded next to the hash, so a lost key is
+  detected rather than mistaken for a change of every object.
+
+The encoding carries a version tag: changing it (as Wave did when it added binaryData) would
+change every hash, so it must only ever change together with a migration.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import xxhash
+
+from reloader.core.references import Kind
+
+ENCODING_VERSION = b"reloader-content-v1"
+ABSENT = b"\x00absent"
+"""Digest of a referenced object that does not exist: creating it then counts as a change."""
+
+
+def _put(out: list[bytes], chunk: bytes) -> None:
+    out.append(len(chunk).to_bytes(8, "big"))
+    out.append(chunk)
+
+
+def _section(out: list[bytes], tag: bytes, values: Mapping[str, bytes]) -> None:
+    _put(out, tag)
+    out.append(len(values).to_bytes(8, "big"))
+    for key in sorted(values):
+        _put(out, key.encode())
+        _put(out, values[key])
+
+
+def _decode_b64(values: Mapping[str, str]) -> dict[str, bytes]:
+    decoded: dict[str, bytes] = {}
+    for key, value in values.items():
+        try:
+            decoded[key] = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            decoded[key] = value.encode()  # never served like this by an API server; still hashed
+    return decoded
+
+
+def encode_content(kind: Kind, obj: Mapping[str, object]) -> bytes:
+    """The unambiguous byte encoding of an object's content (what the pods can see)."""
+    data = obj.get("data") or {}
+    binary = obj.get("binaryData") or {}
+    assert isinstance(data, Mapping)
+    assert isinstance(binary, Mapping)
+    out: list[bytes] = [ENCODING_VERSION]
+    if kind is Kind.SECRET:
+        _section(out, b"bytes", _decode_b64(data))
+    else:
+        _section(out, b"text", {k: str(v).encode() for k, v in data.items()})
+        _section(out, b"bytes", _decode_b64(binary))
+    return b"".join(out)
+
+
+def content_digest(kind: Kind, obj: Mapping[str, object]) -> bytes:
+    """A 16-byte xxh3-128 fingerprint of the object's content; kept in memory only."""
+    return xxhash.xxh3_128_digest(encode_content(kind, obj))
+
+
+@dataclass(frozen=True)
+class Hasher:
+    """Keyed hashing of a workload's set of referenced objects."""
+
+    key: bytes
+
+    def __post_init__(self) -> None:
+        if not 16 <= len(self.key) <= 64:
+            raise ValueError("the hash key must be 16 to 64 bytes long")
+
+    def _mac(self, person: bytes, size: int, chunks: Iterable[bytes]) -> str:
+        mac = hashlib.blake2b(key=self.key, digest_size=size, person=person)
+        for chunk in chunks:
+            mac.update(len(chunk).to_bytes(8, "big"))
+            mac.update(chunk)
+        return mac.hexdigest()
+
+    @property
+    def key_id(self) -> str:
+        """A short public name for the key, so a changed key is told apart from changed content."""
+        return self._mac(b"reloader-keyid", 4, [b"key-id"])
+
+    def object_hash(self, kind: Kind, name: str, digest: bytes) -> str:
+        """A short keyed hash of one object, safe to show in annotations and Events."""
+        return self._mac(b"reloader-obj-v1", 6, [kind.value.encode(), name.encode(), digest])
+
+    def workload_hash(self, digests: Mapping[tuple[Kind, str], bytes]) -> str:
+        """The keyed hash of every object a workload depends on, independent of their order."""
+        chunks: list[bytes] = []
+        for kind, name in sorted(digests):
+            chunks += [kind.value.encode(), name.encode(), digests[(kind, name)]]
+        return self._mac(b"reloader-wl-v1", 16, chunks)

@@ -1,0 +1,44 @@
+"""Every annotation, label, field-manager and Event name reloader reads or writes, in one place.
+
+Stakater Reloader's annotation names are accepted unchanged so that users can swap controllers
+without touching their workloads; reloader's own names live under ``reloader.dev/``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+STAKATER: Final = "reloader.stakater.com"
+
+# --- read from workloads (Stakater-compatible) ---
+AUTO: Final = f"{STAKATER}/auto"
+CONFIGMAP_AUTO: Final = "configmap.reloader.stakater.com/auto"
+SECRET_AUTO: Final = "secret.reloader.stakater.com/auto"
+CONFIGMAP_RELOAD: Final = "configmap.reloader.stakater.com/reload"
+SECRET_RELOAD: Final = "secret.reloader.stakater.com/reload"
+SEARCH: Final = f"{STAKATER}/search"
+CONFIGMAP_EXCLUDE: Final = "configmaps.exclude.reloader.stakater.com/reload"
+SECRET_EXCLUDE: Final = "secrets.exclude.reloader.stakater.com/reload"
+
+# --- read from ConfigMaps and Secrets (Stakater-compatible) ---
+MATCH: Final = f"{STAKATER}/match"
+IGNORE: Final = f"{STAKATER}/ignore"
+
+# --- written by reloader ---
+DOMAIN: Final = "reloader.dev"
+#: On the pod template: the keyed hash of the content the pods were started with. Changing it
+#: is what rolls the workload; it is a pure function of content, so re-writing it is a no-op.
+CONFIG_HASH: Final = f"{DOMAIN}/config-hash"
+#: On the workload's own metadata (never rolls anything): the hash reloader last saw in force,
+#: with the key id and a short hash per referenced object, so that a workload opted in while
+#: running is not restarted and the object that changed can be named in the Event.
+OBSERVED: Final = f"{DOMAIN}/observed"
+
+FIELD_MANAGER: Final = "reloader"
+COMPONENT: Final = "reloader"
+
+# --- Event reasons ---
+REASON_RELOADED: Final = "Reloaded"
+REASON_RELOAD_FAILED: Final = "ReloadFailed"
+REASON_BAD_ANNOTATION: Final = "InvalidAnnotation"
+REASON_KEY_CHANGED: Final = "HashKeyChanged"

@@ -1,0 +1,41 @@
+"""The one settings object, built from flags and environment variables by the CLI.
+
+Passed down explicitly; no other module reads the environment, so what a component does is
+visible from how it was constructed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+LogFormat = Literal["json", "console"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespaces: tuple[str, ...] = ()
+    """Watch only these namespaces; empty means all (or those the selector picks)."""
+    namespace_selector: str | None = None
+    metrics_bind_address: str = ":8080"
+    health_probe_bind_address: str = ":8081"
+    log_format: LogFormat = "json"
+    log_level: str = "info"
+    auto_reload_all: bool = False
+    """Reload every workload on its referenced objects unless it says ``auto: "false"``."""
+    debounce: float = 0.1
+    """Quiet time after the last change of a workload's objects before it rolls."""
+    hash_key_namespace: str = "reloader"
+    hash_key_name: str = "reloader-hash-key"
+    workers: int = 8
+    watch_seconds: int = 300
+
+    def __post_init__(self) -> None:
+        if self.namespaces and self.namespace_selector:
+            raise ValueError("use either --namespace or --namespace-selector, not both")
+        if self.debounce < 0:
+            raise ValueError("--debounce must not be negative")
+        if self.workers < 1:
+            raise ValueError("--workers must be at least 1")

@@ -1,0 +1,41 @@
+"""The API resources reloader reads and writes, and their REST paths."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A namespaced resource: enough to build its list, watch and item paths."""
+
+    kind: str
+    api: str
+    """``/api/v1`` or ``/apis/<group>/<version>``."""
+    plural: str
+
+    @property
+    def api_version(self) -> str:
+        return self.api.removeprefix("/apis/").removeprefix("/api/")
+
+    def collection(self, namespace: str | None) -> str:
+        """The list/watch path in one namespace, or across all when ``namespace`` is None."""
+        if namespace is None:
+            return f"{self.api}/{self.plural}"
+        return f"{self.api}/namespaces/{namespace}/{self.plural}"
+
+    def item(self, namespace: str, name: str) -> str:
+        return f"{self.collection(namespace)}/{name}"
+
+
+CONFIGMAPS = Resource("ConfigMap", "/api/v1", "configmaps")
+SECRETS = Resource("Secret", "/api/v1", "secrets")
+DEPLOYMENTS = Resource("Deployment", "/apis/apps/v1", "deployments")
+STATEFULSETS = Resource("StatefulSet", "/apis/apps/v1", "statefulsets")
+DAEMONSETS = Resource("DaemonSet", "/apis/apps/v1", "daemonsets")
+CRONJOBS = Resource("CronJob", "/apis/batch/v1", "cronjobs")
+EVENTS = Resource("Event", "/api/v1", "events")
+NAMESPACES_PATH = "/api/v1/namespaces"
+
+WORKLOADS = (DEPLOYMENTS, STATEFULSETS, DAEMONSETS, CRONJOBS)
+WORKLOAD_BY_KIND = {r.kind: r for r in WORKLOADS}

@@ -1,0 +1,129 @@
+"""Reconcile one workload: compute the content it should run with, write it at most once.
+
+The order of checks is the contract: (1) only opted-in workloads; (2) wait until the
+workload's objects have been quiet for the debounce window, so a burst of edits rolls once for
+the settled content; (3) ``decide`` from current state; (4) one merge patch; (5) the patched
+object goes straight back into the index, so a second trigger racing the watch cannot see the
+old annotations and roll again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from reloader.core import names
+from reloader.core.deciding import Action, Record, changed_objects, decide, desired_record, select
+from reloader.core.hashing import Hasher
+from reloader.kube.events import Recorder
+from reloader.kube.patching import patch_workload
+from reloader.kube.rest import ApiError, Rest
+from reloader.reloading.index import Index, WorkloadKey
+from reloader.telemetry.logging import get_logger
+from reloader.telemetry.metrics import REACTION, RELOADS
+
+log = get_logger("reconciling")
+
+CLOCK_SKEW_ALLOWANCE = 5.0
+"""A server write time further than this in the future is not waited for (clock skew)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one reconcile did; ``retry_at`` asks the caller to come back at that time."""
+
+    action: Action | None
+    retry_at: float | None = None
+
+
+class Reconciler:
+    def __init__(
+        self, *, rest: Rest, index: Index, hasher: Hasher, recorder: Recorder, debounce: float
+    ) -> None:
+        self.rest, self.index, self.hasher, self.recorder = rest, index, hasher, recorder
+        self.debounce = debounce
+
+    async def reconcile(self, key: WorkloadKey) -> Outcome:
+        workload = self.index.workloads.get(key)
+        if workload is None or not workload.policy.active:
+            return Outcome(None)
+        kind, namespace, name = key
+        tracked = self.index.namespace_objects(namespace)
+        chosen = select(workload.policy, workload.refs, {k: t.state for k, t in tracked.items()})
+        last_change = max((tracked[k].changed_at for k in chosen if k in tracked), default=0.0)
+        now = time.time()
+        quiet_at = last_change + self.debounce
+        if now < quiet_at < now + self.debounce + CLOCK_SKEW_ALLOWANCE:
+            return Outcome(None, retry_at=quiet_at)
+
+        recorded = Record.parse(workload.record)
+        desired = desired_record(self.hasher, chosen)
+        action = decide(workload.template_hash, recorded, desired)
+        if action is Action.NOTHING:
+            return Outcome(action)
+
+        roll = action is Action.ROLL
+        changed = changed_objects(recorded, desired)
+        what = ", ".join(changed) or "changed content"
+        fields = {
+            "namespace": namespace,
+            "workload": f"{kind}/{name}",
+            "decision": action.value,
+            "changed": changed,
+            "old_hash": workload.template_hash or (recorded.hash if recorded else None),
+            "new_hash": desired.hash,
+        }
+        try:
+            updated = await patch_workload(
+                self.rest,
+                kind=kind,
+                namespace=namespace,
+                name=name,
+                record=desired.render(),
+                template_hash=desired.hash if roll else None,
+            )
+        except (ApiError, OSError, TimeoutError) as exc:
+            if isinstance(exc, ApiError) and exc.not_found:
+                return Outcome(None)  # deleted meanwhile; the watch will drop it
+            RELOADS.labels(kind, "failed").inc()
+            log.error("reload failed", **fields, error=str(exc))
+            await self.recorder.record(
+                workload.reference,
+                type="Warning",
+                reason=names.REASON_RELOAD_FAILED,
+                message=f"could not patch {kind}/{name} for {what}: {exc}",
+            )
+            return Outcome(action, retry_at=time.time() + 5.0)
+
+        self.index.put_workload(updated)
+        latency = time.time() - last_change if last_change else None
+        if roll:
+            RELOADS.labels(kind, "rolled").inc()
+            if latency is not None and 0 <= latency < 3600:
+                REACTION.observe(latency)
+            log.info("reloaded", **fields, latency_s=round(latency, 3) if latency else None)
+            await self.recorder.record(
+                workload.reference,
+                type="Normal",
+                reason=names.REASON_RELOADED,
+                message=(
+                    f"rolled for changed {', '.join(changed) or 'content'}: config hash "
+                    f"{fields['old_hash'] or 'none'} -> {desired.hash}"
+                ),
+            )
+        elif action is Action.REKEY:
+            RELOADS.labels(kind, "rekeyed").inc()
+            log.warning("hash key changed; re-recorded without rolling", **fields)
+            await self.recorder.record(
+                workload.reference,
+                type="Warning",
+                reason=names.REASON_KEY_CHANGED,
+                message=(
+                    "the hash key changed (was its Secret deleted?); recorded the current "
+                    "content without rolling. Changes made while the key was lost were not seen."
+                ),
+            )
+        else:
+            RELOADS.labels(kind, "recorded").inc()
+            log.info("recorded current content", **fields)
+        return Outcome(action)

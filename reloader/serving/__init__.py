@@ -1,0 +1,1 @@
+"""HTTP endpoints a platform expects from a controller: health probes and Prometheus metrics."""

@@ -1,0 +1,1 @@
+"""Logs and metrics: the process-wide observability state, configured once at start."""

@@ -1,4 +1,4 @@
-"""Helpers the integration tests share: bring the real cluster up, wait with deadlines, build objects."""
+"""Shared helpers of the integration tests: the real cluster, deadline waits, objects."""
 
 from __future__ import annotations
 
@@ -47,12 +47,12 @@ def kubectl_path() -> str:
 async def eventually(
     probe: Callable[[], Awaitable[T | None]],
     *,
-    timeout: float,
+    within: float,
     what: str,
     interval: float = 0.1,
 ) -> T:
     """Poll ``probe`` until it returns something truthy, failing with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     last: Any = None
     while True:
         try:
@@ -62,7 +62,7 @@ async def eventually(
         if last and not isinstance(last, Exception):
             return last  # type: ignore[no-any-return]
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+            raise AssertionError(f"timed out after {within}s waiting for {what}; last: {last!r}")
         await asyncio.sleep(interval)
 
 
@@ -107,3 +107,114 @@ async def pods(rest: Rest, namespace: str, app: str) -> list[JSONDict]:
     answer = await rest.get(f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": f"app={app}"})
     items: list[JSONDict] = answer["items"]
     return items
+
+
+COLLECTIONS = {
+    "ConfigMap": "/api/v1/namespaces/{ns}/configmaps",
+    "Secret": "/api/v1/namespaces/{ns}/secrets",
+    "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
+    "StatefulSet": "/apis/apps/v1/namespaces/{ns}/statefulsets",
+    "DaemonSet": "/apis/apps/v1/namespaces/{ns}/daemonsets",
+    "CronJob": "/apis/batch/v1/namespaces/{ns}/cronjobs",
+}
+
+
+def path_of(kind: str, namespace: str, name: str | None = None) -> str:
+    base = COLLECTIONS[kind].format(ns=namespace)
+    return f"{base}/{name}" if name else base
+
+
+async def create(rest: Rest, namespace: str, obj: JSONDict) -> JSONDict:
+    return await rest.request("POST", path_of(obj["kind"], namespace), body=obj)
+
+
+async def merge_patch(
+    rest: Rest, namespace: str, kind: str, name: str, patch: JSONDict
+) -> JSONDict:
+    return await rest.request(
+        "PATCH",
+        path_of(kind, namespace, name),
+        body=patch,
+        content_type="application/merge-patch+json",
+    )
+
+
+def configmap(
+    name: str, data: dict[str, str], annotations: dict[str, str] | None = None
+) -> JSONDict:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "annotations": annotations or {}},
+        "data": data,
+    }
+
+
+def secret(name: str, data: dict[str, str], annotations: dict[str, str] | None = None) -> JSONDict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "annotations": annotations or {}},
+        "stringData": data,
+    }
+
+
+def container(**extra: Any) -> JSONDict:
+    return {"name": "app", "image": "registry.invalid/app:1", **extra}
+
+
+def workload(
+    kind: str,
+    name: str,
+    pod_spec: JSONDict,
+    *,
+    annotations: dict[str, str] | None = None,
+) -> JSONDict:
+    """A minimal Deployment, StatefulSet, DaemonSet or CronJob running ``pod_spec``."""
+    labels = {"app": name}
+    template = {"metadata": {"labels": labels}, "spec": pod_spec}
+    meta = {"name": name, "annotations": annotations or {}}
+    if kind == "CronJob":
+        job_spec = {"template": {**template, "spec": {**pod_spec, "restartPolicy": "Never"}}}
+        spec: JSONDict = {"schedule": "0 0 1 1 *", "jobTemplate": {"spec": job_spec}}
+    else:
+        spec = {"selector": {"matchLabels": labels}, "template": template}
+        if kind != "DaemonSet":
+            spec["replicas"] = 1
+        if kind == "StatefulSet":
+            spec["serviceName"] = name
+    api = "batch/v1" if kind == "CronJob" else "apps/v1"
+    return {"apiVersion": api, "kind": kind, "metadata": meta, "spec": spec}
+
+
+async def revisions(rest: Rest, namespace: str, kind: str, name: str) -> int:
+    """How many times the workload rolled out: its ReplicaSets or ControllerRevisions."""
+    owner = await rest.get(path_of(kind, namespace, name))
+    uid = owner["metadata"]["uid"]
+    if kind == "Deployment":
+        listing = await rest.get(f"/apis/apps/v1/namespaces/{namespace}/replicasets")
+    else:
+        listing = await rest.get(f"/apis/apps/v1/namespaces/{namespace}/controllerrevisions")
+    return sum(
+        1
+        for item in listing["items"]
+        if any(ref.get("uid") == uid for ref in item["metadata"].get("ownerReferences") or ())
+    )
+
+
+async def template_annotations(rest: Rest, namespace: str, kind: str, name: str) -> dict[str, str]:
+    obj = await rest.get(path_of(kind, namespace, name))
+    spec = obj["spec"]["jobTemplate"]["spec"] if kind == "CronJob" else obj["spec"]
+    found: dict[str, str] = spec["template"]["metadata"].get("annotations") or {}
+    return found
+
+
+async def stays(
+    probe: Callable[[], Awaitable[bool]], *, for_: float, what: str, interval: float = 0.1
+) -> None:
+    """Assert ``probe`` holds at every poll for ``for_`` seconds (a bounded negative check)."""
+    deadline = time.monotonic() + for_
+    while time.monotonic() < deadline:
+        if not await probe():
+            raise AssertionError(f"expected {what} to hold for {for_}s, but it stopped holding")
+        await asyncio.sleep(interval)

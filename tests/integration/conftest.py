@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from kubernetes_asyncio.client import Configuration
@@ -12,6 +14,7 @@ from kubernetes_asyncio.client import Configuration
 from reloader.kube.clients import connect, load_configuration
 from reloader.kube.rest import ApiError, Rest
 from tests.integration.cluster import ensure_cluster
+from tests.integration.controller import ReloaderProcess
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +49,31 @@ async def namespace(rest: Rest, request: pytest.FixtureRequest) -> AsyncIterator
         except ApiError as exc:
             if not exc.not_found:
                 raise
+
+
+StartReloader = Callable[..., Awaitable[ReloaderProcess]]
+
+
+@pytest.fixture
+async def start_reloader(
+    kubeconfig: str, namespace: str, tmp_path: Path
+) -> AsyncIterator[StartReloader]:
+    """Start ``reloader run`` scoped to the test's namespace; stopped (and its log shown) after."""
+    started: list[ReloaderProcess] = []
+
+    async def start(*args: str) -> ReloaderProcess:
+        proc = ReloaderProcess(
+            kubeconfig=kubeconfig, namespace=namespace, log_dir=tmp_path, args=list(args)
+        )
+        started.append(proc)
+        await proc.start()
+        return proc
+
+    try:
+        yield start
+    finally:
+        for proc in started:
+            with contextlib.suppress(ProcessLookupError, TimeoutError):
+                await proc.stop()
+            print(f"--- log of {' '.join(proc.args) or 'reloader run'} ---")
+            print(proc.log_path.read_text())

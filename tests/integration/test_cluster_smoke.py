@@ -29,11 +29,11 @@ async def test_deployment_rolls_out_onto_the_kwok_node(rest: Rest, namespace: st
         body=deployment("web", replicas=2),
     )
     sets = await eventually(
-        lambda: replica_sets(rest, namespace, "web"), timeout=30, what="a ReplicaSet for web"
+        lambda: replica_sets(rest, namespace, "web"), within=30, what="a ReplicaSet for web"
     )
     assert len(sets) == 1
     running = await eventually(
-        lambda: _running_pods(rest, namespace, "web", 2), timeout=60, what="2 Running pods"
+        lambda: _running_pods(rest, namespace, "web", 2), within=60, what="2 Running pods"
     )
     assert {p["spec"]["nodeName"] for p in running} == {NODE}
 
@@ -44,7 +44,7 @@ async def test_template_annotation_change_creates_a_second_replicaset(
     path = f"/apis/apps/v1/namespaces/{namespace}/deployments"
     await rest.request("POST", path, body=deployment("api", replicas=2))
     first = await eventually(
-        lambda: _running_pods(rest, namespace, "api", 2), timeout=60, what="2 Running pods"
+        lambda: _running_pods(rest, namespace, "api", 2), within=60, what="2 Running pods"
     )
     old_uids = {p["metadata"]["uid"] for p in first}
 
@@ -59,7 +59,7 @@ async def test_template_annotation_change_creates_a_second_replicaset(
         sets = await replica_sets(rest, namespace, "api")
         return sets if len(sets) == 2 else None
 
-    await eventually(two_sets, timeout=30, what="a second ReplicaSet")
+    await eventually(two_sets, within=30, what="a second ReplicaSet")
 
     async def replaced() -> list[JSONDict] | None:
         running = await _running_pods(rest, namespace, "api", 2)
@@ -67,7 +67,7 @@ async def test_template_annotation_change_creates_a_second_replicaset(
             return running
         return None
 
-    await eventually(replaced, timeout=90, what="the old pods to be replaced")
+    await eventually(replaced, within=90, what="the old pods to be replaced")
     sets = await replica_sets(rest, namespace, "api")
     assert sorted(s["spec"]["replicas"] for s in sets) == [0, 2]
 

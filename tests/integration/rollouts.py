@@ -1,0 +1,39 @@
+"""Assertions about rollouts, counted from the cluster (ReplicaSets, ControllerRevisions)."""
+
+from __future__ import annotations
+
+import base64
+
+from reloader.core import names
+from reloader.core.deciding import desired_record
+from reloader.core.hashing import Hasher, content_digest
+from reloader.core.references import Kind
+from reloader.kube.rest import Rest
+from tests.integration.cluster import eventually, path_of, revisions, stays, template_annotations
+
+
+async def expect_revisions(
+    rest: Rest, namespace: str, kind: str, name: str, count: int, *, hold: float = 1.5
+) -> None:
+    """The workload reaches exactly ``count`` revisions and stays there for ``hold`` seconds."""
+
+    async def reached() -> bool:
+        return await revisions(rest, namespace, kind, name) == count
+
+    await eventually(reached, within=30, what=f"{kind}/{name} to have {count} revisions")
+    await stays(reached, for_=hold, what=f"{kind}/{name} staying at {count} revisions")
+
+
+async def config_hash(rest: Rest, namespace: str, kind: str, name: str) -> str | None:
+    return (await template_annotations(rest, namespace, kind, name)).get(names.CONFIG_HASH)
+
+
+async def expected_hash(rest: Rest, namespace: str, objects: list[tuple[Kind, str]]) -> str:
+    """The hash reloader must write for ``objects``, computed independently from the API."""
+    key_secret = await rest.get(path_of("Secret", namespace, "reloader-hash-key"))
+    hasher = Hasher(base64.b64decode(key_secret["data"]["key"]))
+    digests = {}
+    for kind, name in objects:
+        obj = await rest.get(path_of(kind.value, namespace, name))
+        digests[(kind, name)] = content_digest(kind, obj)
+    return desired_record(hasher, digests).hash

@@ -1,11 +1,11 @@
 """Reconcile one workload: compute the content it should run with, write it at most once.
 
-The order of checks is the contract: (1) only opted-in workloads; (2) wait until the
-workload's objects have been quiet for the debounce window, so a burst of edits rolls once for
-the settled content; (3) ``decide`` from current state; (4) one merge patch; (5) the patched
-object goes straight back into the index, so a second trigger racing the watch cannot see the
-old annotations and roll again.
-"""
+The order of checks is the contract: (1) only opted-in workloads whose required objects all
+exist (rolling onto a deleted ConfigMap would only create pods that cannot start); (2) wait
+until the workload's objects have been quiet for the debounce window, so a burst of edits
+rolls once for the settled content; (3) ``decide`` from current state; (4) one merge patch;
+(5) the patched object goes straight back into the index, so a second trigger racing the
+watch cannot see the old annotations and roll again."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from reloader.core import names
 from reloader.core.deciding import Action, Record, changed_objects, decide, desired_record, select
-from reloader.core.hashing import Hasher
+from reloader.core.hashing import ABSENT, Hasher
 from reloader.kube.events import Recorder
 from reloader.kube.patching import patch_workload
 from reloader.kube.rest import ApiError, Rest
@@ -50,6 +50,16 @@ class Reconciler:
         kind, namespace, name = key
         tracked = self.index.namespace_objects(namespace)
         chosen = select(workload.policy, workload.refs, {k: t.state for k, t in tracked.items()})
+        missing = sorted(
+            f"{r.kind.value}/{r.name}"
+            for r in workload.refs
+            if not r.optional and chosen.get(r.key) == ABSENT
+        )
+        if missing:
+            # New pods could not start without it: rolling now would only take capacity away.
+            # Decide again when it is back (its creation enqueues this workload).
+            log.info("waiting for missing objects", workload=f"{kind}/{name}", missing=missing)
+            return Outcome(None)
         last_change = max((tracked[k].changed_at for k in chosen if k in tracked), default=0.0)
         now = time.time()
         quiet_at = last_change + self.debounce

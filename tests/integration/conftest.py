@@ -61,9 +61,14 @@ async def start_reloader(
     """Start ``reloader run`` scoped to the test's namespace; stopped (and its log shown) after."""
     started: list[ReloaderProcess] = []
 
-    async def start(*args: str) -> ReloaderProcess:
+    async def start(*args: str, scoped: bool = True) -> ReloaderProcess:
+        """``scoped=False`` leaves out ``--namespace`` (pass a selector in ``args``)."""
         proc = ReloaderProcess(
-            kubeconfig=kubeconfig, namespace=namespace, log_dir=tmp_path, args=list(args)
+            kubeconfig=kubeconfig,
+            namespace=namespace,
+            log_dir=tmp_path,
+            args=list(args),
+            scoped=scoped,
         )
         started.append(proc)
         await proc.start()

@@ -27,8 +27,21 @@ def free_port() -> int:
 class ReloaderProcess:
     """One controller process; its JSON log lines are kept in a file for the test to read."""
 
-    def __init__(self, *, kubeconfig: str, namespace: str, log_dir: Path, args: list[str]) -> None:
-        self.kubeconfig, self.namespace, self.args = kubeconfig, namespace, args
+    def __init__(
+        self,
+        *,
+        kubeconfig: str,
+        namespace: str,
+        log_dir: Path,
+        args: list[str],
+        scoped: bool = True,
+    ) -> None:
+        self.kubeconfig, self.namespace, self.args, self.scoped = (
+            kubeconfig,
+            namespace,
+            args,
+            scoped,
+        )
         self.log_path = log_dir / f"reloader-{namespace}-{time.monotonic_ns()}.log"
         self.metrics_port, self.health_port = free_port(), free_port()
         self.proc: asyncio.subprocess.Process | None = None
@@ -42,8 +55,7 @@ class ReloaderProcess:
             "run",
             "--kubeconfig",
             self.kubeconfig,
-            "--namespace",
-            self.namespace,
+            *(["--namespace", self.namespace] if self.scoped else []),
             "--hash-key-secret",
             f"{self.namespace}/reloader-hash-key",
             "--metrics-bind-address",

@@ -1,0 +1,109 @@
+"""Namespace selection, a debounce window that survives restarts, and a lost hash key."""
+
+from __future__ import annotations
+
+import signal
+
+from reloader.core.references import Kind
+from reloader.kube.rest import Rest
+from tests.integration.cluster import (
+    configmap,
+    container,
+    create,
+    eventually,
+    merge_patch,
+    workload,
+)
+from tests.integration.conftest import StartReloader
+from tests.integration.rollouts import config_hash, expect_revisions, expected_hash
+
+AUTO = {"reloader.stakater.com/auto": "true"}
+
+
+async def _app(rest: Rest, namespace: str) -> None:
+    await create(rest, namespace, configmap("cfg", {"a": "1"}))
+    spec = {"containers": [container(envFrom=[{"configMapRef": {"name": "cfg"}}])]}
+    await create(rest, namespace, workload("Deployment", "web", spec, annotations=AUTO))
+
+
+async def _record(rest: Rest, namespace: str) -> str | None:
+    obj = await rest.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/web")
+    value: str | None = (obj["metadata"].get("annotations") or {}).get("reloader.dev/observed")
+    return value
+
+
+async def _label_namespace(rest: Rest, namespace: str, value: str | None) -> None:
+    await rest.request(
+        "PATCH",
+        f"/api/v1/namespaces/{namespace}",
+        body={"metadata": {"labels": {"reloader-test/selected": value}}},
+        content_type="application/merge-patch+json",
+    )
+
+
+async def test_namespace_selector_follows_namespace_labels(
+    rest: Rest, namespace: str, start_reloader: StartReloader
+) -> None:
+    await _app(rest, namespace)
+    selector = f"reloader-test/selected={namespace[-6:]}"
+    controller = await start_reloader("--namespace-selector", selector, scoped=False)
+    await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "2"}})
+    await expect_revisions(rest, namespace, "Deployment", "web", 1)  # not selected: untouched
+    assert await _record(rest, namespace) is None
+
+    await _label_namespace(rest, namespace, namespace[-6:])
+    await eventually(lambda: _record(rest, namespace), within=15, what="the namespace adopted")
+    await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "3"}})
+    await expect_revisions(rest, namespace, "Deployment", "web", 2)
+
+    await _label_namespace(rest, namespace, None)  # deselected: watched no more
+
+    async def forgotten() -> bool:
+        return await controller.metric("reloader_objects_tracked", kind="Deployment") == 0
+
+    await eventually(forgotten, within=15, what="the deselected namespace to be forgotten")
+    await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "4"}})
+    await expect_revisions(rest, namespace, "Deployment", "web", 2, hold=2.0)
+
+
+async def test_debounce_window_survives_a_controller_restart(
+    rest: Rest, namespace: str, start_reloader: StartReloader
+) -> None:
+    await _app(rest, namespace)
+    first = await start_reloader("--debounce", "4s")
+    await eventually(lambda: _record(rest, namespace), within=15, what="the first record")
+    await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "2"}})
+    await first.stop(signal.SIGKILL)  # mid-window: the pending roll lived only in memory
+    await start_reloader("--debounce", "4s")
+    await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "3"}})
+    # One rollout for the settled content, not one for a=2 on restart and one for a=3.
+    await expect_revisions(rest, namespace, "Deployment", "web", 2, hold=3.0)
+    assert await config_hash(rest, namespace, "Deployment", "web") == await expected_hash(
+        rest, namespace, [(Kind.CONFIGMAP, "cfg")]
+    )
+
+
+async def test_lost_hash_key_re_records_without_rolling_and_warns(
+    rest: Rest, namespace: str, start_reloader: StartReloader
+) -> None:
+    await _app(rest, namespace)
+    first = await start_reloader()
+    await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "2"}})
+    await expect_revisions(rest, namespace, "Deployment", "web", 2)
+    old_record = await _record(rest, namespace)
+    await first.stop()
+
+    await rest.request("DELETE", f"/api/v1/namespaces/{namespace}/secrets/reloader-hash-key")
+    await start_reloader()
+
+    async def re_recorded() -> bool:
+        return await _record(rest, namespace) not in (None, old_record)
+
+    await eventually(re_recorded, within=15, what="the workload re-recorded with the new key")
+    await expect_revisions(rest, namespace, "Deployment", "web", 2)
+    events = await rest.get(f"/api/v1/namespaces/{namespace}/events")
+    reasons = {(e["reason"], e["type"]) for e in events["items"]}
+    assert ("HashKeyChanged", "Warning") in reasons
+
+    await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "3"}})
+    await expect_revisions(rest, namespace, "Deployment", "web", 3)  # and it keeps working

@@ -12,7 +12,9 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -21,6 +23,7 @@ from reloader.core.durations import parse_duration
 from reloader.core.settings import Settings
 from reloader.kube import hashkey
 from reloader.kube.clients import connect, load_configuration
+from reloader.kube.leasing import LeaderElector, LeadershipLost, LeaseConfig
 from reloader.kube.rest import ApiError
 from reloader.reloading.controller import Controller
 from reloader.serving.http import Servers, health_app, metrics_app
@@ -113,6 +116,31 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="namespace/name of the Secret holding the hash key (created if missing)",
     )
     flag("workers", default=8, type=int, help="workloads reconciled concurrently")
+    flag(
+        "leader-elect",
+        default=False,
+        type=_bool,
+        help="act only while holding a Lease, so replicas can run side by side",
+    )
+    flag(
+        "leader-election-namespace",
+        default="reloader",
+        help="namespace of the leader election Lease",
+    )
+    flag("leader-election-id", default="reloader-leader", help="name of the Lease")
+    flag(
+        "leader-elect-lease-duration",
+        default=15.0,
+        type=_duration,
+        help="how long a standby waits after the leader's last renewal before taking over",
+    )
+    flag(
+        "leader-elect-renew-deadline",
+        default=10.0,
+        type=_duration,
+        help="how long the leader keeps acting without renewing (must be < lease duration)",
+    )
+    flag("leader-elect-retry-period", default=2.0, type=_duration, help="renew and retry interval")
     return parser
 
 
@@ -120,6 +148,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
     key_ns, sep, key_name = str(args.hash_key_secret).partition("/")
     if not sep or not key_ns or not key_name:
         raise ValueError(f"--hash-key-secret must be namespace/name, got {args.hash_key_secret!r}")
+    if args.leader_elect:
+        LeaseConfig(  # validates the three durations together
+            namespace="-",
+            name="-",
+            identity="-",
+            lease_duration=args.leader_elect_lease_duration,
+            renew_deadline=args.leader_elect_renew_deadline,
+            retry_period=args.leader_elect_retry_period,
+        )
     return Settings(
         kubeconfig=args.kubeconfig,
         context=args.context,
@@ -134,6 +171,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
         hash_key_namespace=key_ns,
         hash_key_name=key_name,
         workers=args.workers,
+        leader_elect=args.leader_elect,
+        leader_election_namespace=args.leader_election_namespace,
+        leader_election_id=args.leader_election_id,
+        lease_duration=args.leader_elect_lease_duration,
+        renew_deadline=args.leader_elect_renew_deadline,
+        retry_period=args.leader_elect_retry_period,
     )
 
 
@@ -162,10 +205,29 @@ async def run_controller(settings: Settings) -> int:
             )
             return 1
         controller = Controller(rest=rest, settings=settings, hasher=hasher)
-        try:
-            await servers.start(
-                health_app(lambda: controller.ready), settings.health_probe_bind_address
+        elector = (
+            LeaderElector(
+                rest,
+                LeaseConfig(
+                    namespace=settings.leader_election_namespace,
+                    name=settings.leader_election_id,
+                    identity=f"{socket.gethostname()}_{secrets.token_hex(4)}",
+                    lease_duration=settings.lease_duration,
+                    renew_deadline=settings.renew_deadline,
+                    retry_period=settings.retry_period,
+                ),
             )
+            if settings.leader_elect
+            else None
+        )
+
+        def ready() -> bool:
+            # A standby is ready: waiting is its job, and requiring the lease would stall
+            # every rolling update of reloader itself.
+            return controller.ready or (elector is not None and not elector.leading)
+
+        try:
+            await servers.start(health_app(ready), settings.health_probe_bind_address)
             await servers.start(metrics_app(), settings.metrics_bind_address)
             log.info(
                 "started",
@@ -174,13 +236,21 @@ async def run_controller(settings: Settings) -> int:
                 namespace_selector=settings.namespace_selector,
                 debounce_s=settings.debounce,
             )
-            task = asyncio.create_task(controller.run())
+            task = asyncio.create_task(
+                controller.run() if elector is None else elector.run(controller.run)
+            )
             waiter = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
             task.cancel()
             waiter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            if task in done and isinstance(task.exception(), LeadershipLost):
+                log.error(
+                    "leadership lost; exiting so that a fresh process can stand by",
+                    error=str(task.exception()),
+                )
+                return 1
             if task in done and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
             log.info("stopped")

@@ -31,6 +31,13 @@ class Settings:
     hash_key_name: str = "reloader-hash-key"
     workers: int = 8
     watch_seconds: int = 300
+    leader_elect: bool = False
+    """Act only while holding the Lease ``leader_election_namespace/leader_election_id``."""
+    leader_election_namespace: str = "reloader"
+    leader_election_id: str = "reloader-leader"
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
 
     def __post_init__(self) -> None:
         if self.namespaces and self.namespace_selector:

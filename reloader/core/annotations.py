@@ -26,7 +26,7 @@ class Policy:
     reload: Mapping[Kind, tuple[re.Pattern[str], ...]] = field(default_factory=dict)
     """Explicit lists: objects whose name fully matches count, referenced or not."""
     exclude: Mapping[Kind, frozenset[str]] = field(default_factory=dict)
-    """Names that auto and search leave out."""
+    """Names that never count (they win over auto, search and explicit lists)."""
     errors: tuple[str, ...] = ()
     """One message per malformed annotation, naming it."""
 
@@ -42,13 +42,17 @@ class Policy:
         return any(p.fullmatch(name) for p in self.reload.get(kind, ()))
 
 
+_TRUE = frozenset({"true", "t", "1"})
+_FALSE = frozenset({"false", "f", "0"})
+
+
 def _bool(annotations: Mapping[str, str], key: str, errors: list[str]) -> bool | None:
     raw = annotations.get(key)
     if raw is None:
         return None
     value = raw.strip().lower()
-    if value in ("true", "false"):
-        return value == "true"
+    if value in _TRUE or value in _FALSE:  # what Go's strconv.ParseBool takes, as Stakater does
+        return value in _TRUE
     errors.append(f'annotation {key}: want "true" or "false", got {raw!r}')
     return None
 
@@ -72,8 +76,10 @@ def _patterns(
 def parse_policy(annotations: Mapping[str, str], *, reload_all: bool = False) -> Policy:
     """The policy ``annotations`` ask for; ``reload_all`` is the controller-wide default.
 
-    ``auto: "false"`` opts out of auto even when ``reload_all`` is on; explicit reload lists
-    still apply, since naming an object is a deliberate request.
+    As in Stakater Reloader: ``auto: "false"`` opts out of ``reload_all``; a typed auto
+    ``"true"`` turns its kind on whatever ``auto`` says, and a typed ``"false"`` only opts its
+    kind out of ``reload_all`` (not out of an explicit ``auto: "true"``); explicit reload
+    lists always apply; excludes win over everything.
     """
     errors: list[str] = []
     auto_flag = _bool(annotations, names.AUTO, errors)
@@ -82,13 +88,11 @@ def parse_policy(annotations: Mapping[str, str], *, reload_all: bool = False) ->
         Kind.SECRET: _bool(annotations, names.SECRET_AUTO, errors),
     }
     auto: set[Kind] = set()
-    if auto_flag is True or (auto_flag is None and reload_all):
+    if auto_flag is True:
         auto = {Kind.CONFIGMAP, Kind.SECRET}
-    for kind, flag in typed.items():
-        if flag is True and auto_flag is not False:
-            auto.add(kind)
-        elif flag is False:
-            auto.discard(kind)
+    elif auto_flag is None and reload_all:
+        auto = {kind for kind, flag in typed.items() if flag is not False}
+    auto |= {kind for kind, flag in typed.items() if flag is True}
     search = _bool(annotations, names.SEARCH, errors) is True
     reload = {
         Kind.CONFIGMAP: _patterns(annotations, names.CONFIGMAP_RELOAD, errors),

@@ -43,18 +43,21 @@ def select(
     chosen: dict[ObjectKey, bytes] = {}
     for ref in refs:
         state = objects.get(ref.key)
-        counts = policy.listed(ref.kind, ref.name) or (
-            not policy.excluded(ref.kind, ref.name)
-            and (
-                ref.kind in policy.auto
-                or (policy.search and state is not None and state.flags.match)
-            )
+        counts = not policy.excluded(ref.kind, ref.name) and (
+            policy.listed(ref.kind, ref.name)
+            or ref.kind in policy.auto
+            or (policy.search and state is not None and state.flags.match)
         )
         if counts and not (state is not None and state.flags.ignore):
             chosen[ref.key] = state.digest if state is not None else ABSENT
     if any(policy.reload.values()):
         for key, state in objects.items():
-            if key not in chosen and not state.flags.ignore and policy.listed(*key):
+            if (
+                key not in chosen
+                and not state.flags.ignore
+                and policy.listed(*key)
+                and not policy.excluded(*key)
+            ):
                 chosen[key] = state.digest
     return chosen
 
@@ -83,8 +86,8 @@ class Record:
             if body.get("v") != 1 or not isinstance(objects, dict):
                 return None
             return cls(key_id=str(body["key"]), hash=str(body["hash"]), objects=objects)
-        except (ValueError, KeyError, TypeError):
-            return None
+        except (ValueError, KeyError, TypeError, RecursionError):
+            return None  # anyone who can edit the workload can write garbage here
 
 
 def desired_record(hasher: Hasher, chosen: Mapping[ObjectKey, bytes]) -> Record:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -12,9 +13,13 @@ def parse_duration(text: str) -> float:
     """Seconds in ``text``; a bare number means seconds. Raises ValueError with the input."""
     raw = text.strip()
     try:
-        return float(raw)
+        seconds = float(raw)
     except ValueError:
         pass
+    else:
+        if math.isfinite(seconds):
+            return seconds
+        raise ValueError(f"invalid duration {text!r}: it must be a finite number of seconds")
     total, pos = 0.0, 0
     for match in _PART.finditer(raw):
         if match.start() != pos:

@@ -20,7 +20,7 @@ def parse_bind_address(address: str) -> tuple[str, int] | None:
     if address.strip() in ("0", ""):
         return None
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"invalid bind address {address!r}: use host:port, :port or 0")
     return (host.strip("[]") or "0.0.0.0", int(port))
 

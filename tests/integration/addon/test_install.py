@@ -3,50 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-from collections.abc import AsyncIterator
-from typing import Any
 
-import pytest
-import yaml
-
-from reloader.kube.rest import ApiError, JSONDict, Rest
-from tests.integration.cluster import REPO, eventually, kubectl_path
-
-
-def kubectl(kubeconfig: str, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [kubectl_path(), "--kubeconfig", kubeconfig, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, f"kubectl {' '.join(args)} failed:\n{done.stderr}"
-    return done.stdout
-
-
-def rendered(kubeconfig: str, path: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(kubectl(kubeconfig, "kustomize", path)) if d]
-
-
-@pytest.fixture(scope="module")
-async def installed(kubeconfig: str, rest: Rest) -> AsyncIterator[str]:
-    """The add-on applied with `kubectl apply -k manifests/`, removed afterwards."""
-    manifests = str(REPO / "manifests")
-    kubectl(kubeconfig, "apply", "-k", manifests, "--server-side", "--dry-run=server")
-    kubectl(kubeconfig, "apply", "-k", manifests)
-    yield manifests
-    kubectl(kubeconfig, "delete", "-k", manifests, "--ignore-not-found", "--wait=false")
-
-    async def gone() -> bool:
-        try:
-            await rest.get("/api/v1/namespaces/reloader")
-        except ApiError as exc:
-            return exc.not_found
-        return False
-
-    await eventually(gone, within=60, what="the reloader namespace to be deleted")
+from reloader.kube.rest import JSONDict, Rest
+from tests.integration.addon.conftest import kubectl, rendered
+from tests.integration.cluster import REPO, eventually
 
 
 def test_rendered_single_file_matches_the_kustomization(kubeconfig: str) -> None:

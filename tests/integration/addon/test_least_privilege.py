@@ -1,0 +1,145 @@
+"""The installed service account's rights are enough for the whole reload flow, and no more."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes_asyncio.client import Configuration
+
+from reloader.kube.clients import connect, load_configuration
+from reloader.kube.rest import ApiError, Rest
+from tests.integration.cluster import (
+    configmap,
+    container,
+    create,
+    eventually,
+    merge_patch,
+    workload,
+)
+from tests.integration.controller import ReloaderProcess
+from tests.integration.rollouts import expect_revisions
+
+
+async def service_account_kubeconfig(rest: Rest, admin_kubeconfig: str, path: Path) -> str:
+    """A kubeconfig that authenticates as reloader/reloader with a TokenRequest token."""
+    answer = await rest.request(
+        "POST",
+        "/api/v1/namespaces/reloader/serviceaccounts/reloader/token",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
+    )
+    admin = yaml.safe_load(await asyncio.to_thread(Path(admin_kubeconfig).read_text))
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
+    cluster = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "local", "cluster": cluster["cluster"]}],
+        "users": [{"name": "reloader", "user": {"token": answer["status"]["token"]}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "local", "user": "reloader"}}],
+        "current-context": "sa",
+    }
+    await asyncio.to_thread(path.write_text, yaml.safe_dump(config))
+    return str(path)
+
+
+@pytest.fixture
+async def as_reloader(
+    installed: str, rest: Rest, kubeconfig: str, tmp_path: Path
+) -> AsyncIterator[tuple[str, Rest]]:
+    sa_kubeconfig = await service_account_kubeconfig(rest, kubeconfig, tmp_path / "sa.kubeconfig")
+    configuration: Configuration = await load_configuration(sa_kubeconfig)
+    async with connect(configuration) as client:
+        yield sa_kubeconfig, client
+
+
+async def test_reload_flow_works_with_exactly_the_installed_rights(
+    as_reloader: tuple[str, Rest], rest: Rest, namespace: str, tmp_path: Path
+) -> None:
+    sa_kubeconfig, _ = as_reloader
+    await create(rest, namespace, configmap("cfg", {"a": "1"}))
+    spec = {"containers": [container(envFrom=[{"configMapRef": {"name": "cfg"}}])]}
+    auto = {"reloader.stakater.com/auto": "true"}
+    await create(rest, namespace, workload("Deployment", "web", spec, annotations=auto))
+
+    proc = ReloaderProcess(
+        kubeconfig=sa_kubeconfig,
+        namespace=namespace,
+        log_dir=tmp_path,
+        args=[
+            "--hash-key-secret=reloader/reloader-hash-key",
+            "--leader-elect=true",
+            "--leader-election-namespace=reloader",
+        ],
+    )
+    try:
+        await proc.start()
+
+        async def recorded() -> bool:
+            obj = await rest.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/web")
+            return "reloader.dev/observed" in (obj["metadata"].get("annotations") or {})
+
+        await eventually(recorded, within=30, what="the workload recorded as the service account")
+        await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "2"}})
+        await expect_revisions(rest, namespace, "Deployment", "web", 2)
+        events = await rest.get(f"/api/v1/namespaces/{namespace}/events")
+        assert "Reloaded" in {e["reason"] for e in events["items"]}
+        denied = [line for line in proc.logs() if "403" in str(line.get("error", ""))]
+        assert denied == [], f"the controller was denied something it needs: {denied}"
+    finally:
+        assert await proc.stop(signal.SIGTERM) == 0
+        print(proc.log_path.read_text())
+
+
+async def _status(call: object) -> int:
+    try:
+        await call  # type: ignore[misc]
+    except ApiError as exc:
+        return exc.status
+    return 200
+
+
+async def test_service_account_is_denied_everything_else(
+    as_reloader: tuple[str, Rest], rest: Rest, namespace: str
+) -> None:
+    _, sa = as_reloader
+    await create(rest, namespace, configmap("cfg", {"a": "1"}))
+    await create(rest, namespace, workload("Deployment", "web", {"containers": [container()]}))
+    await rest.request(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/services",
+        body={"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}]}},
+    )
+    merge = "application/merge-patch+json"
+    note = {"metadata": {"annotations": {"x": "y"}}}
+    ns = f"/api/v1/namespaces/{namespace}"
+    # What it may do (reads, and patching a workload) succeeds...
+    assert await _status(sa.get(f"{ns}/configmaps/cfg")) == 200
+    assert await _status(sa.get(f"{ns}/secrets")) == 200
+    web = f"/apis/apps/v1/namespaces/{namespace}/deployments/web"
+    assert await _status(sa.request("PATCH", web, body=note, content_type=merge)) == 200
+    # ...and everything around it is forbidden.
+    forbidden = {
+        "list pods": sa.get(f"{ns}/pods"),
+        "update a workload": sa.request("PUT", web, body=await rest.get(web)),
+        "delete a workload": sa.request("DELETE", web),
+        "patch a Service": sa.request("PATCH", f"{ns}/services/svc", body=note, content_type=merge),
+        "patch a ConfigMap": sa.request(
+            "PATCH", f"{ns}/configmaps/cfg", body=note, content_type=merge
+        ),
+        "delete a ConfigMap": sa.request("DELETE", f"{ns}/configmaps/cfg"),
+        "create a Secret outside its namespace": sa.request(
+            "POST", f"{ns}/secrets", body={"metadata": {"name": "x"}}
+        ),
+        "list ReplicaSets": sa.get(f"/apis/apps/v1/namespaces/{namespace}/replicasets"),
+        "read another Lease": sa.get(
+            "/apis/coordination.k8s.io/v1/namespaces/reloader/leases/someone-else"
+        ),
+        "list namespaces": sa.get("/api/v1/namespaces"),
+    }
+    statuses = {what: await _status(call) for what, call in forbidden.items()}
+    assert statuses == dict.fromkeys(forbidden, 403)

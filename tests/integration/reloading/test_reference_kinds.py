@@ -23,6 +23,7 @@ AUTO = {"reloader.stakater.com/auto": "true"}
 CFG = (Kind.CONFIGMAP, "cfg")
 CREDS = (Kind.SECRET, "creds")
 MOUNT = [{"name": "v", "mountPath": "/etc/v"}]
+PROJECTED_SOURCES = [{"configMap": {"name": "cfg"}}, {"secret": {"name": "creds"}}]
 
 
 def mounted(volume: JSONDict) -> JSONDict:
@@ -42,13 +43,7 @@ REFERENCE_KINDS = [
     pytest.param(mounted({"configMap": {"name": "cfg"}}), [CFG], id="configmap-volume"),
     pytest.param(mounted({"secret": {"secretName": "creds"}}), [CREDS], id="secret-volume"),
     pytest.param(
-        mounted(
-            {
-                "projected": {
-                    "sources": [{"configMap": {"name": "cfg"}}, {"secret": {"name": "creds"}}]
-                }
-            }
-        ),
+        mounted({"projected": {"sources": PROJECTED_SOURCES}}),
         [CFG, CREDS],
         id="projected-volume",
     ),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -150,10 +151,15 @@ class Watcher:
                         first = False
                         self.on_synced()
                     backoff.reset()
+                opened = time.monotonic()
                 resumed = await self.watch_from(version)
                 if resumed is None:
                     WATCH_RESTARTS.labels(self.resource.plural, "expired").inc()
                     self.log.info("watch expired (410 Gone); relisting")
+                elif time.monotonic() - opened < self.watch_seconds - 1:
+                    # Closed before its timeout: the server went away or dropped us.
+                    WATCH_RESTARTS.labels(self.resource.plural, "closed").inc()
+                    self.log.info("watch closed by the server; resuming", resource_version=resumed)
                 version = resumed
                 backoff.reset()
             except asyncio.CancelledError:

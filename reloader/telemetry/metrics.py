@@ -21,7 +21,7 @@ REACTION = Histogram(
 )
 WATCH_RESTARTS = Counter(
     "reloader_watch_restarts_total",
-    "Watches that had to be restarted, by resource and reason (expired, error, relist).",
+    "Watches restarted before their timeout, by resource and reason (expired, closed, error).",
     ["resource", "reason"],
 )
 OBJECTS_TRACKED = Gauge(

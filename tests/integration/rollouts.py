@@ -13,14 +13,25 @@ from tests.integration.cluster import eventually, path_of, revisions, stays, tem
 
 
 async def expect_revisions(
-    rest: Rest, namespace: str, kind: str, name: str, count: int, *, hold: float = 1.5
+    rest: Rest,
+    namespace: str,
+    kind: str,
+    name: str,
+    count: int,
+    *,
+    hold: float = 1.5,
+    within: float = 30.0,
 ) -> None:
-    """The workload reaches exactly ``count`` revisions and stays there for ``hold`` seconds."""
+    """The workload reaches exactly ``count`` revisions and stays there for ``hold`` seconds.
+
+    Revisions are made by kube-controller-manager; after an API server restart its watches
+    reconnect with backoff, so tests of that case give it longer (``within``).
+    """
 
     async def reached() -> bool:
         return await revisions(rest, namespace, kind, name) == count
 
-    await eventually(reached, within=30, what=f"{kind}/{name} to have {count} revisions")
+    await eventually(reached, within=within, what=f"{kind}/{name} to have {count} revisions")
     await stays(reached, for_=hold, what=f"{kind}/{name} staying at {count} revisions")
 
 

@@ -17,10 +17,14 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from reloader import __version__
 from reloader.core.durations import parse_duration
 from reloader.core.settings import Settings
+from reloader.gitops.applying import Applier
+from reloader.gitops.reading import read_tree
+from reloader.gitops.validating import server_dry_run
 from reloader.kube import hashkey
 from reloader.kube.clients import connect, load_configuration
 from reloader.kube.leasing import LeaderElector, LeadershipLost, LeaseConfig
@@ -141,6 +145,24 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="how long the leader keeps acting without renewing (must be < lease duration)",
     )
     flag("leader-elect-retry-period", default=2.0, type=_duration, help="renew and retry interval")
+
+    validate = commands.add_parser(
+        "validate",
+        help="check the manifests under PATH as the GitOps loop would; exit 1 on any problem",
+    )
+    validate.add_argument("path", help="a directory of .yaml, .yml and .json manifests")
+    validate.add_argument(
+        "--server-dry-run",
+        action="store_true",
+        help="also dry-run every object against the cluster of the current kubeconfig",
+    )
+    validate.add_argument("--kubeconfig", default=env.get("KUBECONFIG"), help="[KUBECONFIG]")
+    validate.add_argument("--context", help="kubeconfig context to use")
+    validate.add_argument(
+        "--default-namespace",
+        default="default",
+        help="namespace of namespaced objects that name none (default: default)",
+    )
     return parser
 
 
@@ -259,6 +281,25 @@ async def run_controller(settings: Settings) -> int:
             await servers.close()
 
 
+async def run_validate(args: argparse.Namespace) -> int:
+    """Print every problem as path:line: message; 0 when there are none."""
+    root = Path(args.path)
+    manifests, problems = await read_tree(root)
+    if not problems and args.server_dry_run:
+        configuration = await load_configuration(args.kubeconfig, args.context)
+        async with connect(configuration) as rest:
+            applier = Applier(rest, default_namespace=args.default_namespace)
+            problems = await server_dry_run(applier, manifests)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in {args.path}", file=sys.stderr)
+        return 1
+    checked = "offline and with a server dry-run" if args.server_dry_run else "offline"
+    print(f"{len(manifests)} object(s) valid ({checked})", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(os.environ)
     args = parser.parse_args(argv)
@@ -269,5 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             parser.error(str(exc))
         return asyncio.run(run_controller(settings))
+    if args.command == "validate":
+        return asyncio.run(run_validate(args))
     parser.print_help(sys.stderr)
     return 2

@@ -16,15 +16,19 @@ import secrets
 import signal
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from reloader import __version__
 from reloader.core.durations import parse_duration
 from reloader.core.settings import Settings
+from reloader.gitops import state as gitops_state
 from reloader.gitops.applying import Applier
 from reloader.gitops.reading import read_tree
+from reloader.gitops.source import Credentials
+from reloader.gitops.syncing import Syncer, SyncSettings
 from reloader.gitops.validating import server_dry_run
+from reloader.gitops.webhook import webhook_app
 from reloader.kube import hashkey
 from reloader.kube.clients import connect, load_configuration
 from reloader.kube.leasing import LeaderElector, LeadershipLost, LeaseConfig
@@ -68,6 +72,36 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run = commands.add_parser("run", help="run the controller against the current kubeconfig")
 
+    flag = _flag_adder(run, env)
+    _reloader_flags(flag, run, env)
+    _leader_flags(flag)
+    _gitops_flags(flag)
+    validate = commands.add_parser(
+        "validate",
+        help="check the manifests under PATH as the GitOps loop would; exit 1 on any problem",
+    )
+    validate.add_argument("path", help="a directory of .yaml, .yml and .json manifests")
+    validate.add_argument(
+        "--server-dry-run",
+        action="store_true",
+        help="also dry-run every object against the cluster of the current kubeconfig",
+    )
+    validate.add_argument("--kubeconfig", default=env.get("KUBECONFIG"), help="[KUBECONFIG]")
+    validate.add_argument("--context", help="kubeconfig context to use")
+    validate.add_argument(
+        "--default-namespace",
+        default="default",
+        help="namespace of namespaced objects that name none (default: default)",
+    )
+    return parser
+
+
+Flag = Callable[..., None]
+
+
+def _flag_adder(run: argparse.ArgumentParser, env: Mapping[str, str]) -> Flag:
+    """``flag(name, ...)`` adds ``--name`` whose default comes from its environment variable."""
+
     def flag(name: str, *, help: str, default: object = None, **kwargs: object) -> None:
         env_name = _env_name(name)
         raw = env.get(env_name)
@@ -77,6 +111,10 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
             value = convert(raw) if callable(convert) else raw
         run.add_argument(f"--{name}", default=value, help=f"{help} [{env_name}]", **kwargs)  # type: ignore[arg-type]
 
+    return flag
+
+
+def _reloader_flags(flag: Flag, run: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
     flag("kubeconfig", help="kubeconfig file (default: in-cluster config, else ~/.kube/config)")
     flag("context", help="kubeconfig context to use")
     run.add_argument(
@@ -120,6 +158,9 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="namespace/name of the Secret holding the hash key (created if missing)",
     )
     flag("workers", default=8, type=int, help="workloads reconciled concurrently")
+
+
+def _leader_flags(flag: Flag) -> None:
     flag(
         "leader-elect",
         default=False,
@@ -146,24 +187,47 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     flag("leader-elect-retry-period", default=2.0, type=_duration, help="renew and retry interval")
 
-    validate = commands.add_parser(
-        "validate",
-        help="check the manifests under PATH as the GitOps loop would; exit 1 on any problem",
+
+def _gitops_flags(flag: Flag) -> None:
+    # --- the GitOps loop (on when --git-url is set) ---
+    flag(
+        "git-url", help="git repository to apply (file://, https:// or ssh); omit for reloader only"
     )
-    validate.add_argument("path", help="a directory of .yaml, .yml and .json manifests")
-    validate.add_argument(
-        "--server-dry-run",
-        action="store_true",
-        help="also dry-run every object against the cluster of the current kubeconfig",
+    flag("git-ref", default="main", help="branch, tag or commit sha to follow")
+    flag("git-path", default=".", help="directory of the repository holding the manifests")
+    flag("sync-interval", default=30.0, type=_duration, help="how often to check git and drift")
+    flag("prune", default=False, type=_bool, help="delete objects removed from git")
+    flag(
+        "prune-max-share",
+        default=0.5,
+        type=float,
+        help="refuse a revision that would prune more than this share of the inventory",
     )
-    validate.add_argument("--kubeconfig", default=env.get("KUBECONFIG"), help="[KUBECONFIG]")
-    validate.add_argument("--context", help="kubeconfig context to use")
-    validate.add_argument(
-        "--default-namespace",
+    flag("force-prune", default=False, type=_bool, help="prune even an empty or large removal")
+    flag("drift", default="correct", choices=["correct", "detect"], help="what to do about drift")
+    flag(
+        "default-namespace",
         default="default",
-        help="namespace of namespaced objects that name none (default: default)",
+        help="namespace of namespaced objects in git that name none",
     )
-    return parser
+    flag("state-namespace", default="reloader", help="where the loop keeps its state (created)")
+    flag(
+        "git-token-file", help="file holding an https token (the token itself: RELOADER_GIT_TOKEN)"
+    )
+    flag("git-username", help="https user name for the token (default x-access-token)")
+    flag("git-ssh-key-file", help="private key for ssh remotes")
+    flag("git-known-hosts-file", help="known_hosts for ssh remotes (strict host key checking)")
+    flag("git-workdir", default="/tmp/reloader-gitops", help="where checkouts are kept")
+    flag(
+        "webhook-bind-address",
+        default="0",
+        help="address of POST /hooks/git (HMAC-signed); 0 disables",
+    )
+    flag(
+        "webhook-secret-file",
+        help="file holding the webhook's HMAC secret (or RELOADER_WEBHOOK_SECRET)",
+    )
+    flag("apply-concurrency", default=8, type=int, help="objects applied at once within a stage")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -199,6 +263,56 @@ def settings_from(args: argparse.Namespace) -> Settings:
         lease_duration=args.leader_elect_lease_duration,
         renew_deadline=args.leader_elect_renew_deadline,
         retry_period=args.leader_elect_retry_period,
+        git_url=args.git_url,
+        git_ref=args.git_ref,
+        git_path=args.git_path,
+        sync_interval=args.sync_interval,
+        prune=args.prune,
+        prune_max_share=args.prune_max_share,
+        force_prune=args.force_prune,
+        drift=args.drift,
+        default_namespace=args.default_namespace,
+        state_namespace=args.state_namespace,
+        git_token_file=args.git_token_file,
+        git_token=os.environ.get("RELOADER_GIT_TOKEN"),
+        git_username=args.git_username,
+        git_ssh_key_file=args.git_ssh_key_file,
+        git_known_hosts_file=args.git_known_hosts_file,
+        git_workdir=args.git_workdir,
+        webhook_bind_address=args.webhook_bind_address,
+        webhook_secret=_webhook_secret(args),
+        apply_concurrency=args.apply_concurrency,
+    )
+
+
+def _webhook_secret(args: argparse.Namespace) -> str | None:
+    if args.webhook_secret_file:
+        return Path(args.webhook_secret_file).read_text().strip()
+    return os.environ.get("RELOADER_WEBHOOK_SECRET")
+
+
+def sync_settings(settings: Settings) -> SyncSettings:
+    assert settings.git_url is not None
+    return SyncSettings(
+        url=settings.git_url,
+        ref=settings.git_ref,
+        path=settings.git_path,
+        interval=settings.sync_interval,
+        prune=settings.prune,
+        prune_max_share=settings.prune_max_share,
+        force_prune=settings.force_prune,
+        drift="detect" if settings.drift == "detect" else "correct",
+        default_namespace=settings.default_namespace,
+        state_namespace=settings.state_namespace,
+        concurrency=settings.apply_concurrency,
+        workdir=Path(settings.git_workdir),
+        credentials=Credentials(
+            token=settings.git_token,
+            token_file=settings.git_token_file,
+            username=settings.git_username,
+            ssh_key_file=settings.git_ssh_key_file,
+            known_hosts_file=settings.git_known_hosts_file,
+        ),
     )
 
 
@@ -214,6 +328,8 @@ async def run_controller(settings: Settings) -> int:
     servers = Servers()
     async with connect(configuration) as rest:
         try:
+            if settings.git_url:  # the loop creates its state namespace; the key may live there
+                await gitops_state.ensure_namespace(rest, settings.state_namespace)
             hasher = await hashkey.load_or_create(
                 rest, settings.hash_key_namespace, settings.hash_key_name
             )
@@ -243,24 +359,50 @@ async def run_controller(settings: Settings) -> int:
             else None
         )
 
+        syncer = (
+            Syncer(
+                rest=rest,
+                settings=sync_settings(settings),
+                hasher=hasher,
+                reload_all=settings.auto_reload_all,
+            )
+            if settings.git_url
+            else None
+        )
+
         def ready() -> bool:
             # A standby is ready: waiting is its job, and requiring the lease would stall
             # every rolling update of reloader itself.
-            return controller.ready or (elector is not None and not elector.leading)
+            if elector is not None and not elector.leading:
+                return True
+            return controller.ready and (syncer is None or syncer.synced.is_set())
+
+        async def lead() -> None:
+            if syncer is None:
+                await controller.run()
+                return
+            async with asyncio.TaskGroup() as group:
+                group.create_task(controller.run())
+                group.create_task(syncer.run())
 
         try:
             await servers.start(health_app(ready), settings.health_probe_bind_address)
             await servers.start(metrics_app(), settings.metrics_bind_address)
+            if syncer is not None and settings.webhook_secret:
+                await servers.start(
+                    webhook_app(settings.webhook_secret.encode(), syncer.trigger),
+                    settings.webhook_bind_address,
+                )
             log.info(
                 "started",
                 version=__version__,
                 namespaces=list(settings.namespaces) or None,
                 namespace_selector=settings.namespace_selector,
                 debounce_s=settings.debounce,
+                git_url=settings.git_url,
+                git_ref=settings.git_ref if settings.git_url else None,
             )
-            task = asyncio.create_task(
-                controller.run() if elector is None else elector.run(controller.run)
-            )
+            task = asyncio.create_task(lead() if elector is None else elector.run(lead))
             waiter = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
             task.cancel()

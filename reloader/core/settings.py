@@ -39,6 +39,27 @@ class Settings:
     renew_deadline: float = 10.0
     retry_period: float = 2.0
 
+    git_url: str | None = None
+    """Also run the GitOps loop on this repository (None: the reloader only)."""
+    git_ref: str = "main"
+    git_path: str = "."
+    sync_interval: float = 30.0
+    prune: bool = False
+    prune_max_share: float = 0.5
+    force_prune: bool = False
+    drift: str = "correct"
+    default_namespace: str = "default"
+    state_namespace: str = "reloader"
+    git_token_file: str | None = None
+    git_token: str | None = None
+    git_username: str | None = None
+    git_ssh_key_file: str | None = None
+    git_known_hosts_file: str | None = None
+    git_workdir: str = "/tmp/reloader-gitops"
+    webhook_bind_address: str = "0"
+    webhook_secret: str | None = None
+    apply_concurrency: int = 8
+
     def __post_init__(self) -> None:
         if self.namespaces and self.namespace_selector:
             raise ValueError("use either --namespace or --namespace-selector, not both")
@@ -46,3 +67,12 @@ class Settings:
             raise ValueError("--debounce must not be negative")
         if self.workers < 1:
             raise ValueError("--workers must be at least 1")
+        if self.drift not in ("correct", "detect"):
+            raise ValueError("--drift must be correct or detect")
+        if not 0 < self.prune_max_share <= 1:
+            raise ValueError("--prune-max-share must be in (0, 1]")
+        if self.webhook_bind_address.strip() not in ("", "0") and not self.webhook_secret:
+            raise ValueError(
+                "--webhook-bind-address needs a secret: set RELOADER_WEBHOOK_SECRET "
+                "or --webhook-secret-file"
+            )

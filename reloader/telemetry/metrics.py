@@ -33,3 +33,32 @@ INVALID_ANNOTATIONS = Counter(
     "reloader_invalid_annotations_total",
     "Malformed reloader annotations found on workloads.",
 )
+
+GITOPS_SYNCS = Counter(
+    "reloader_gitops_syncs_total",
+    "GitOps sync cycles by result (applied, unchanged, failed).",
+    ["result"],
+)
+GITOPS_SYNC_SECONDS = Histogram(
+    "reloader_gitops_sync_duration_seconds",
+    "Duration of GitOps sync cycles.",
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
+)
+GITOPS_OBJECTS = Counter(
+    "reloader_gitops_objects_total",
+    "Objects the GitOps loop wrote, by action (created, changed, pruned, corrected).",
+    ["action"],
+)
+GITOPS_DRIFT = Gauge(
+    "reloader_gitops_drifted_objects",
+    "Objects found different from git at the last check (corrected unless --drift detect).",
+)
+GITOPS_LAST_APPLIED = Gauge(
+    "reloader_gitops_last_applied_timestamp_seconds",
+    "When the last revision was applied; its sha is the label.",
+    ["revision"],
+)
+GITOPS_ERRORS = Gauge(
+    "reloader_gitops_revision_errors",
+    "Problems (path:line) found in the last attempted revision; 0 when it was valid.",
+)

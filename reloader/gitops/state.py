@@ -1,0 +1,107 @@
+"""The loop's state, kept in the cluster so that any replica, and ``reloader status``, sees it.
+
+One ConfigMap (nothing in it is secret): the last applied and last attempted revision, the
+last errors with their ``path:line``, the result of the last drift check, and the inventory:
+the REST path of every object the loop applied, which is what makes pruning safe (only what
+we applied is ever deleted) and survives restarts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from reloader.kube.rest import ApiError, JSONDict, Rest
+
+STATE_NAME = "reloader-gitops"
+FIELD_MANAGER = "reloader-gitops"
+
+
+@dataclass
+class Revision:
+    sha: str
+    author: str = ""
+    subject: str = ""
+    time: str = ""
+
+
+@dataclass
+class State:
+    url: str = ""
+    ref: str = ""
+    path: str = "."
+    last_applied: Revision | None = None
+    last_attempted: Revision | None = None
+    last_result: str = ""
+    errors: list[str] = field(default_factory=list)
+    in_sync: bool | None = None
+    """Whether the live objects matched git at the last check (None: never checked)."""
+    drift: list[str] = field(default_factory=list)
+    inventory: list[str] = field(default_factory=list)
+
+    def to_data(self) -> dict[str, str]:
+        body = asdict(self)
+        inventory = body.pop("inventory")
+        return {
+            "status.json": json.dumps(body, indent=2, sort_keys=True),
+            "inventory.json": json.dumps(sorted(inventory), indent=0),
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, str]) -> State:
+        body: dict[str, Any] = json.loads(data.get("status.json") or "{}")
+        for key in ("last_applied", "last_attempted"):
+            if body.get(key):
+                body[key] = Revision(**body[key])
+        state = cls(**body)
+        state.inventory = json.loads(data.get("inventory.json") or "[]")
+        return state
+
+
+def _path(namespace: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/configmaps/{STATE_NAME}"
+
+
+async def ensure_namespace(rest: Rest, namespace: str) -> None:
+    try:
+        await rest.get(f"/api/v1/namespaces/{namespace}")
+    except ApiError as exc:
+        if not exc.not_found:
+            raise
+        try:
+            await rest.request("POST", "/api/v1/namespaces", body={"metadata": {"name": namespace}})
+        except ApiError as create_error:
+            if not create_error.conflict:
+                raise
+
+
+async def load(rest: Rest, namespace: str) -> tuple[State, JSONDict | None]:
+    """The stored state (empty if none) and the ConfigMap it came from, for Events."""
+    try:
+        obj = await rest.get(_path(namespace))
+    except ApiError as exc:
+        if exc.not_found:
+            return State(), None
+        raise
+    return State.from_data(obj.get("data") or {}), obj
+
+
+async def save(rest: Rest, namespace: str, state: State) -> JSONDict:
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": STATE_NAME,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "reloader"},
+        },
+        "data": state.to_data(),
+    }
+    return await rest.request(
+        "PATCH",
+        _path(namespace),
+        query={"fieldManager": FIELD_MANAGER, "force": True},
+        body=body,
+        content_type="application/apply-patch+yaml",
+    )

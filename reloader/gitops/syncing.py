@@ -1,0 +1,388 @@
+"""The GitOps loop: each interval (or on a webhook), make the cluster match a git revision.
+
+A revision is a transaction: it is read and validated whole (offline, then a server dry-run
+of every object) before anything is applied, and any problem rejects all of it, keeping the
+last good revision in force. Applying goes in stages (namespaces and CRDs, cluster-scoped
+objects, ConfigMaps and Secrets, the rest, webhooks), each stage concurrently with a bound.
+Each object is first applied as a dry run and compared with the live object, so an object
+that already matches is not written: an idle cycle costs reads and dry runs, no writes.
+Pruning deletes only what the inventory says this loop applied, and is refused when a
+revision renders nothing or would delete more than a set share of the inventory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from reloader.core.hashing import Hasher
+from reloader.core.manifests import Manifest, Problem
+from reloader.core.ordering import staged
+from reloader.core.references import Kind
+from reloader.gitops import state as states
+from reloader.gitops.applying import Applier, comparable
+from reloader.gitops.reading import read_tree
+from reloader.gitops.source import Credentials, GitError, GitSource
+from reloader.gitops.stamping import stamp
+from reloader.gitops.validating import server_dry_run
+from reloader.kube.events import Recorder
+from reloader.kube.rest import ApiError, JSONDict, Rest
+from reloader.kube.watching import Backoff
+from reloader.telemetry.logging import get_logger
+from reloader.telemetry.metrics import (
+    GITOPS_DRIFT,
+    GITOPS_ERRORS,
+    GITOPS_LAST_APPLIED,
+    GITOPS_OBJECTS,
+    GITOPS_SYNC_SECONDS,
+    GITOPS_SYNCS,
+)
+
+log = get_logger("gitops")
+PRUNE_OPT_OUT = ("reloader.dev/prune", "kustomize.toolkit.fluxcd.io/prune")
+DriftMode = Literal["correct", "detect"]
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    url: str
+    ref: str = "main"
+    path: str = "."
+    interval: float = 30.0
+    prune: bool = False
+    prune_max_share: float = 0.5
+    force_prune: bool = False
+    drift: DriftMode = "correct"
+    default_namespace: str = "default"
+    state_namespace: str = "reloader"
+    concurrency: int = 8
+    workdir: Path = Path("/tmp/reloader-gitops")
+    credentials: Credentials = field(default_factory=Credentials)
+    git_timeout: float = 60.0
+
+
+@dataclass
+class Report:
+    created: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    corrected: list[str] = field(default_factory=list)
+    drifted: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def writes(self) -> int:
+        return len(self.created) + len(self.changed) + len(self.corrected) + len(self.pruned)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _name(manifest: Manifest) -> str:
+    ns = f"{manifest.namespace}/" if manifest.namespace else ""
+    return f"{manifest.kind}/{ns}{manifest.name}"
+
+
+class RevisionRefused(Exception):
+    def __init__(self, problems: Sequence[Problem | str]) -> None:
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = [str(p) for p in problems]
+
+
+class Syncer:
+    def __init__(
+        self, *, rest: Rest, settings: SyncSettings, hasher: Hasher, reload_all: bool = False
+    ) -> None:
+        self.rest, self.settings, self.hasher, self.reload_all = rest, settings, hasher, reload_all
+        self.source = GitSource(
+            url=settings.url,
+            ref=settings.ref,
+            workdir=settings.workdir,
+            credentials=settings.credentials,
+            timeout=settings.git_timeout,
+        )
+        self.applier = Applier(rest, default_namespace=settings.default_namespace)
+        self.recorder = Recorder(rest)
+        self.trigger = asyncio.Event()
+        self.state = states.State(url=settings.url, ref=settings.ref, path=settings.path)
+        self._state_object: JSONDict | None = None
+        self.synced = asyncio.Event()
+        """Set after the first cycle (success or not), for readiness."""
+
+    # --- the loop ---
+
+    async def run(self) -> None:
+        await states.ensure_namespace(self.rest, self.settings.state_namespace)
+        stored, self._state_object = await states.load(self.rest, self.settings.state_namespace)
+        stored.url, stored.ref, stored.path = (
+            self.settings.url,
+            self.settings.ref,
+            self.settings.path,
+        )
+        self.state = stored
+        backoff = Backoff(base=1.0, cap=min(300.0, max(5.0, self.settings.interval)))
+        while True:
+            wait = self.settings.interval
+            try:
+                await self.sync_once()
+                backoff.reset()
+            except (GitError, OSError, TimeoutError) as exc:
+                wait = min(wait, max(1.0, backoff.next()))
+                await self._failed(None, [f"git: {exc}"], reason="SourceUnavailable")
+            except ApiError as exc:
+                wait = min(wait, max(1.0, backoff.next()))
+                await self._failed(None, [f"API server: {exc}"], reason="SyncFailed")
+            self.synced.set()
+            self.trigger.clear()
+            try:
+                await asyncio.wait_for(self.trigger.wait(), wait)
+                log.info("sync triggered")
+            except TimeoutError:
+                pass
+
+    async def sync_once(self) -> Report | None:
+        started = time.monotonic()
+        sha = await self.source.remote_revision()
+        commit = await self._commit(sha)
+        fresh = self.state.last_applied is None or self.state.last_applied.sha != sha
+        tree = await self.source.checkout(sha)
+        manifests, problems = await read_tree(tree, self.settings.path)
+        if not problems and fresh:  # a revision already applied was validated then
+            problems = await server_dry_run(self.applier, manifests)
+        if problems:
+            GITOPS_SYNCS.labels("failed").inc()
+            await self._failed(commit, problems, reason="RevisionInvalid")
+            return None
+        try:
+            report = await self._apply(manifests, fresh=fresh)
+        except RevisionRefused as refused:
+            GITOPS_SYNCS.labels("failed").inc()
+            await self._failed(commit, refused.problems, reason="PruneRefused")
+            return None
+        await self._succeeded(commit, report, fresh=fresh, seconds=time.monotonic() - started)
+        await self.source.forget_except({sha})
+        return report
+
+    async def _commit(self, sha: str) -> states.Revision:
+        await self.source.checkout(sha)
+        commit = await self.source.commit(sha)
+        return states.Revision(sha=sha, author=commit.author, subject=commit.subject, time=_now())
+
+    # --- applying ---
+
+    async def _fetch(self, kind: Kind, namespace: str, name: str) -> JSONDict | None:
+        plural = "configmaps" if kind is Kind.CONFIGMAP else "secrets"
+        try:
+            return await self.rest.get(f"/api/v1/namespaces/{namespace}/{plural}/{name}")
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    async def _apply(self, manifests: Sequence[Manifest], *, fresh: bool) -> Report:
+        inventory = set(self.state.inventory)
+        paths = {id(m): await self.applier.item_path(m) for m in manifests}
+        wanted = set(paths.values())
+        doomed = sorted(inventory - wanted) if self.settings.prune else []
+        if self.settings.prune and not self.settings.force_prune:
+            if not manifests and inventory:
+                raise RevisionRefused(["the revision renders no objects; refusing to prune all"])
+            if inventory and len(doomed) > self.settings.prune_max_share * len(inventory):
+                raise RevisionRefused(
+                    [
+                        f"the revision would prune {len(doomed)} of {len(inventory)} objects, more "
+                        f"than --prune-max-share {self.settings.prune_max_share:.0%}; refused"
+                    ]
+                )
+        bodies = await stamp(
+            manifests,
+            hasher=self.hasher,
+            fetch=self._fetch,
+            default_namespace=self.settings.default_namespace,
+            reload_all=self.reload_all,
+        )
+        index = {id(m): i for i, m in enumerate(manifests)}
+        report = Report()
+        gate = asyncio.Semaphore(self.settings.concurrency)
+
+        async def one(manifest: Manifest) -> None:
+            async with gate:
+                body = bodies.get(index[id(manifest)], manifest.obj)
+                await self._apply_one(manifest, body, fresh=fresh, report=report)
+
+        for stage in staged(manifests):
+            await asyncio.gather(*(one(m) for m in stage))
+            await self._wait_established([m for m in stage if m.kind == "CustomResourceDefinition"])
+        if doomed:
+            await self._prune(doomed, report)
+        self.state.inventory = sorted(
+            wanted | (inventory - wanted - set(report.pruned))
+            if not self.settings.prune
+            else wanted | (set(doomed) - set(report.pruned))
+        )
+        return report
+
+    async def _apply_one(
+        self, manifest: Manifest, body: JSONDict, *, fresh: bool, report: Report
+    ) -> None:
+        name = _name(manifest)
+        preview = await self.applier.apply(manifest, body, dry_run=True)
+        live = await self.applier.live(manifest)
+        if live is not None and comparable(preview) == comparable(live):
+            report.unchanged += 1
+            return
+        if live is not None and not fresh:
+            report.drifted.append(name)
+            if self.settings.drift == "detect":
+                return
+        await self.applier.apply(manifest, body, dry_run=False)
+        if live is None:
+            report.created.append(name)
+            GITOPS_OBJECTS.labels("created").inc()
+        elif fresh:
+            report.changed.append(name)
+            GITOPS_OBJECTS.labels("changed").inc()
+        else:
+            report.corrected.append(name)
+            GITOPS_OBJECTS.labels("corrected").inc()
+
+    async def _wait_established(self, crds: Sequence[Manifest], within: float = 60.0) -> None:
+        deadline = time.monotonic() + within
+        for crd in crds:
+            path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd.name}"
+            while True:
+                obj = await self.rest.get(path)
+                conditions = (obj.get("status") or {}).get("conditions") or ()
+                if any(
+                    c.get("type") == "Established" and c.get("status") == "True" for c in conditions
+                ):
+                    break
+                if time.monotonic() > deadline:
+                    raise ApiError(504, "Timeout", f"CRD {crd.name} not Established in {within}s")
+                await asyncio.sleep(0.2)
+
+    async def _prune(self, doomed: Sequence[str], report: Report) -> None:
+        for path in doomed:
+            try:
+                live = await self.rest.get(path)
+            except ApiError as exc:
+                if exc.not_found:
+                    report.pruned.append(path)  # already gone: drop it from the inventory
+                    continue
+                raise
+            annotations = (live.get("metadata") or {}).get("annotations") or {}
+            if any(annotations.get(key) == "disabled" for key in PRUNE_OPT_OUT):
+                log.info("prune skipped: the object opts out", object=path)
+                continue
+            try:
+                await self.rest.request("DELETE", path, body={"propagationPolicy": "Background"})
+            except ApiError as exc:
+                if not exc.not_found:
+                    raise
+            report.pruned.append(path)
+            GITOPS_OBJECTS.labels("pruned").inc()
+
+    # --- reporting ---
+
+    async def _save(self) -> None:
+        self._state_object = await states.save(self.rest, self.settings.state_namespace, self.state)
+
+    async def _event(self, *, warning: bool, reason: str, message: str) -> None:
+        if self._state_object is not None:
+            await self.recorder.record(
+                self._state_object,
+                type="Warning" if warning else "Normal",
+                reason=reason,
+                message=message,
+            )
+
+    async def _failed(
+        self, commit: states.Revision | None, problems: Sequence[Problem | str], *, reason: str
+    ) -> None:
+        errors = [str(p) for p in problems]
+        GITOPS_ERRORS.set(len(errors))
+        if commit is not None:
+            self.state.last_attempted = commit
+        self.state.last_result = reason
+        self.state.errors = errors
+        sha = commit.sha[:12] if commit else "?"
+        log.error(
+            "sync failed; the last good revision stays in force",
+            reason=reason,
+            revision=sha,
+            errors=errors[:50],
+            last_applied=self.state.last_applied.sha[:12] if self.state.last_applied else None,
+        )
+        try:
+            await self._save()
+            await self._event(
+                warning=True, reason=reason, message=f"revision {sha}: " + "; ".join(errors[:10])
+            )
+        except (ApiError, OSError) as exc:
+            log.warning("could not record the failure in the cluster", error=str(exc))
+
+    async def _succeeded(
+        self, commit: states.Revision, report: Report, *, fresh: bool, seconds: float
+    ) -> None:
+        GITOPS_SYNC_SECONDS.observe(seconds)
+        GITOPS_ERRORS.set(0)
+        GITOPS_DRIFT.set(len(report.drifted))
+        result = "applied" if report.writes else "unchanged"
+        GITOPS_SYNCS.labels(result).inc()
+        self.state.last_attempted = commit
+        self.state.errors = []
+        self.state.last_result = (
+            "Applied" if fresh else ("Corrected" if report.corrected else "InSync")
+        )
+        self.state.in_sync = not (report.drifted and self.settings.drift == "detect")
+        self.state.drift = report.drifted if self.settings.drift == "detect" else []
+        if fresh:
+            if self.state.last_applied is not None:
+                GITOPS_LAST_APPLIED.remove(self.state.last_applied.sha)
+            self.state.last_applied = commit
+            GITOPS_LAST_APPLIED.labels(commit.sha).set(time.time())
+        fields = {
+            "revision": commit.sha[:12],
+            "author": commit.author,
+            "subject": commit.subject,
+            "created": report.created,
+            "changed": report.changed,
+            "pruned": report.pruned,
+            "corrected": report.corrected,
+            "drifted": report.drifted,
+            "unchanged": report.unchanged,
+            "seconds": round(seconds, 3),
+        }
+        if fresh or report.writes or report.drifted or self._state_object is None:
+            await self._save()
+        if fresh or report.writes:
+            log.info("synced", **fields)
+            summary = (
+                f"revision {commit.sha[:12]} ({commit.subject!r} by {commit.author}): "
+                f"{len(report.created)} created, {len(report.changed)} changed, "
+                f"{len(report.pruned)} pruned, {len(report.corrected)} corrected"
+            )
+            details = "; ".join(
+                f"{k}: {', '.join(v)}"
+                for k, v in (
+                    ("created", report.created),
+                    ("changed", report.changed),
+                    ("pruned", report.pruned),
+                    ("corrected", report.corrected),
+                )
+                if v
+            )
+            await self._event(warning=False, reason="Synced", message=f"{summary}. {details}")
+        elif report.drifted:
+            log.warning("drift detected (not corrected: --drift detect)", **fields)
+            await self._event(
+                warning=True, reason="DriftDetected", message="; ".join(report.drifted[:20])
+            )
+        else:
+            log.debug("in sync", **fields)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import json
 import os
 import secrets
 import signal
@@ -93,6 +95,18 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default="default",
         help="namespace of namespaced objects that name none (default: default)",
     )
+    status = commands.add_parser(
+        "status",
+        help="print the GitOps loop's last applied and attempted revision, errors and drift",
+    )
+    status.add_argument("--kubeconfig", default=env.get("KUBECONFIG"), help="[KUBECONFIG]")
+    status.add_argument("--context", help="kubeconfig context to use")
+    status.add_argument(
+        "--state-namespace",
+        default=env.get("RELOADER_STATE_NAMESPACE", "reloader"),
+        help="where `reloader run` keeps its state [RELOADER_STATE_NAMESPACE]",
+    )
+    status.add_argument("--output", choices=["text", "json"], default="text")
     return parser
 
 
@@ -442,6 +456,46 @@ async def run_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _revision(revision: gitops_state.Revision | None) -> str:
+    if revision is None:
+        return "none"
+    return f"{revision.sha[:12]} {revision.subject!r} by {revision.author} at {revision.time}"
+
+
+async def run_status(args: argparse.Namespace) -> int:
+    """Exit 0 when the last attempt applied cleanly and live objects match git, 1 otherwise."""
+    configuration = await load_configuration(args.kubeconfig, args.context)
+    async with connect(configuration) as rest:
+        state, found = await gitops_state.load(rest, args.state_namespace)
+    if found is None:
+        print(
+            f"no GitOps state in namespace {args.state_namespace} (is `reloader run --git-url` running?)"
+        )
+        return 1
+    healthy = not state.errors and state.in_sync is not False
+    if args.output == "json":
+        print(json.dumps({**dataclasses.asdict(state), "healthy": healthy}, indent=2))
+        return 0 if healthy else 1
+    applied_ok = (
+        state.last_applied is not None
+        and state.last_attempted is not None
+        and (state.last_applied.sha == state.last_attempted.sha)
+    )
+    print(f"source:          {state.url} ({state.ref}, path {state.path})")
+    print(f"last applied:    {_revision(state.last_applied)}")
+    print(f"last attempted:  {_revision(state.last_attempted)} -> {state.last_result}")
+    sync = {True: "yes", False: "no (drift detected)", None: "not checked yet"}[state.in_sync]
+    print(f"live matches git: {sync}" + ("" if applied_ok else " (for the last applied revision)"))
+    print(f"objects managed: {len(state.inventory)}")
+    for line in state.drift:
+        print(f"  drifted: {line}")
+    if state.errors:
+        print(f"errors ({len(state.errors)}):")
+        for error in state.errors:
+            print(f"  {error}")
+    return 0 if healthy else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(os.environ)
     args = parser.parse_args(argv)
@@ -454,5 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_controller(settings))
     if args.command == "validate":
         return asyncio.run(run_validate(args))
+    if args.command == "status":
+        return asyncio.run(run_status(args))
     parser.print_help(sys.stderr)
     return 2

@@ -469,7 +469,8 @@ async def run_status(args: argparse.Namespace) -> int:
         state, found = await gitops_state.load(rest, args.state_namespace)
     if found is None:
         print(
-            f"no GitOps state in namespace {args.state_namespace} (is `reloader run --git-url` running?)"
+            f"no GitOps state in namespace {args.state_namespace} "
+            "(is `reloader run --git-url` running, with this --state-namespace?)"
         )
         return 1
     healthy = not state.errors and state.in_sync is not False

@@ -65,7 +65,10 @@ class Discovery:
 
 def comparable(obj: JSONDict) -> JSONDict:
     """The object without what the server changes on every write (for "already applied?")."""
-    out: dict[str, Any] = {k: v for k, v in obj.items() if k != "status"}
+    # LIST items carry no apiVersion/kind; the object's path already fixes both.
+    out: dict[str, Any] = {
+        k: v for k, v in obj.items() if k not in ("status", "apiVersion", "kind")
+    }
     meta = dict(out.get("metadata") or {})
     for key in VOLATILE_METADATA:
         meta.pop(key, None)

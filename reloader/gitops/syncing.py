@@ -13,12 +13,15 @@ revision renders nothing or would delete more than a set share of the inventory.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+
+import xxhash
 
 from reloader.core.hashing import Hasher
 from reloader.core.manifests import Manifest, Problem
@@ -112,6 +115,7 @@ class Syncer:
         self.trigger = asyncio.Event()
         self.state = states.State(url=settings.url, ref=settings.ref, path=settings.path)
         self._state_object: JSONDict | None = None
+        self._verified: dict[str, tuple[str, str | None]] = {}
         self.synced = asyncio.Event()
         """Set after the first cycle (success or not), for readiness."""
 
@@ -208,49 +212,88 @@ class Syncer:
             reload_all=self.reload_all,
         )
         index = {id(m): i for i, m in enumerate(manifests)}
+        live = await self._live_objects(wanted)
         report = Report()
         gate = asyncio.Semaphore(self.settings.concurrency)
 
         async def one(manifest: Manifest) -> None:
             async with gate:
+                path = paths[id(manifest)]
                 body = bodies.get(index[id(manifest)], manifest.obj)
-                await self._apply_one(manifest, body, fresh=fresh, report=report)
+                await self._apply_one(
+                    manifest, body, path=path, live=live.get(path), fresh=fresh, report=report
+                )
 
         for stage in staged(manifests):
             await asyncio.gather(*(one(m) for m in stage))
             await self._wait_established([m for m in stage if m.kind == "CustomResourceDefinition"])
         if doomed:
             await self._prune(doomed, report)
-        self.state.inventory = sorted(
-            wanted | (inventory - wanted - set(report.pruned))
-            if not self.settings.prune
-            else wanted | (set(doomed) - set(report.pruned))
-        )
+        # Objects removed from git but not pruned (prune off, or opted out) stay in the
+        # inventory: they are still ours, and turning prune on later removes them.
+        self.state.inventory = sorted(wanted | (inventory - set(report.pruned)))
         return report
 
+    async def _live_objects(self, paths: Iterable[str]) -> dict[str, JSONDict]:
+        """The live objects at ``paths``: one paged LIST per collection, not a GET per object."""
+        live: dict[str, JSONDict] = {}
+        for collection in sorted({p.rsplit("/", 1)[0] for p in paths}):
+            token = ""
+            while True:
+                query: dict[str, str | int | bool] = {"limit": 500}
+                if token:
+                    query["continue"] = token
+                page = await self.rest.get(collection, query)
+                for item in page.get("items") or ():
+                    live[f"{collection}/{item['metadata']['name']}"] = item
+                token = (page.get("metadata") or {}).get("continue") or ""
+                if not token:
+                    break
+        return live
+
     async def _apply_one(
-        self, manifest: Manifest, body: JSONDict, *, fresh: bool, report: Report
+        self,
+        manifest: Manifest,
+        body: JSONDict,
+        *,
+        path: str,
+        live: JSONDict | None,
+        fresh: bool,
+        report: Report,
     ) -> None:
+        """Write ``body`` only if the live object differs from what applying it would make.
+
+        ``_verified`` remembers, per object, the body and the live resourceVersion that were
+        last found to agree: when neither moved, the object is in sync without any request,
+        which is what makes an idle cycle cheap.
+        """
         name = _name(manifest)
-        preview = await self.applier.apply(manifest, body, dry_run=True)
-        live = await self.applier.live(manifest)
-        if live is not None and comparable(preview) == comparable(live):
+        digest = xxhash.xxh3_64_hexdigest(json.dumps(body, sort_keys=True).encode())
+        version = (live or {}).get("metadata", {}).get("resourceVersion")
+        if live is not None and self._verified.get(path) == (digest, version):
             report.unchanged += 1
             return
-        if live is not None and not fresh:
+        if live is not None:
+            preview = await self.applier.apply(manifest, body, dry_run=True)
+            if comparable(preview) == comparable(live):
+                self._verified[path] = (digest, version)
+                report.unchanged += 1
+                return
+        if not fresh:  # the revision was applied before: the cluster moved, not git
             report.drifted.append(name)
             if self.settings.drift == "detect":
                 return
-        await self.applier.apply(manifest, body, dry_run=False)
-        if live is None:
-            report.created.append(name)
-            GITOPS_OBJECTS.labels("created").inc()
-        elif fresh:
-            report.changed.append(name)
-            GITOPS_OBJECTS.labels("changed").inc()
-        else:
+        result = await self.applier.apply(manifest, body, dry_run=False)
+        self._verified[path] = (digest, result["metadata"].get("resourceVersion"))
+        if not fresh:
             report.corrected.append(name)
             GITOPS_OBJECTS.labels("corrected").inc()
+        elif live is None:
+            report.created.append(name)
+            GITOPS_OBJECTS.labels("created").inc()
+        else:
+            report.changed.append(name)
+            GITOPS_OBJECTS.labels("changed").inc()
 
     async def _wait_established(self, crds: Sequence[Manifest], within: float = 60.0) -> None:
         deadline = time.monotonic() + within

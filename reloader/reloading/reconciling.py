@@ -10,15 +10,25 @@ watch cannot see the old annotations and roll again."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from reloader.core import names
-from reloader.core.deciding import Action, Record, changed_objects, decide, desired_record, select
+from reloader.core.deciding import (
+    Action,
+    ObjectKey,
+    ObjectState,
+    Record,
+    changed_objects,
+    decide,
+    desired_record,
+    select,
+)
 from reloader.core.hashing import ABSENT, Hasher
 from reloader.kube.events import Recorder
 from reloader.kube.patching import patch_workload
 from reloader.kube.rest import ApiError, Rest
-from reloader.reloading.index import Index, WorkloadKey
+from reloader.reloading.index import Index, Tracked, WorkloadKey
 from reloader.telemetry.logging import get_logger
 from reloader.telemetry.metrics import REACTION, RELOADS
 
@@ -26,6 +36,22 @@ log = get_logger("reconciling")
 
 CLOCK_SKEW_ALLOWANCE = 5.0
 """A server write time further than this in the future is not waited for (clock skew)."""
+
+
+class _States(Mapping[ObjectKey, ObjectState]):
+    """The namespace's object states as a view: no copy of 10,000 entries per reconcile."""
+
+    def __init__(self, tracked: Mapping[ObjectKey, Tracked]) -> None:
+        self._tracked = tracked
+
+    def __getitem__(self, key: ObjectKey) -> ObjectState:
+        return self._tracked[key].state
+
+    def __iter__(self) -> Iterator[ObjectKey]:
+        return iter(self._tracked)
+
+    def __len__(self) -> int:
+        return len(self._tracked)
 
 
 @dataclass(frozen=True)
@@ -49,7 +75,7 @@ class Reconciler:
             return Outcome(None)
         kind, namespace, name = key
         tracked = self.index.namespace_objects(namespace)
-        chosen = select(workload.policy, workload.refs, {k: t.state for k, t in tracked.items()})
+        chosen = select(workload.policy, workload.refs, _States(tracked))
         missing = sorted(
             f"{r.kind.value}/{r.name}"
             for r in workload.refs

@@ -68,6 +68,7 @@ class GitSource:
         self.url, self.ref, self.workdir, self.timeout = url, ref, workdir, timeout
         self.repo = workdir / "repo"
         self.credentials = credentials
+        self._ready = False
 
     def _env(self) -> dict[str, str]:
         home = self.workdir / "home"
@@ -126,11 +127,15 @@ class GitSource:
         return out.decode(errors="replace")
 
     async def _ensure_repo(self) -> None:
-        if (self.repo / "HEAD").exists():
+        if self._ready:
             return
-        self.repo.mkdir(parents=True, exist_ok=True)
-        await self._git("init", "--bare", "--quiet", ".")
-        await self._git("remote", "add", "origin", self.url)
+        if not (self.repo / "HEAD").exists():
+            self.repo.mkdir(parents=True, exist_ok=True)
+            await self._git("init", "--bare", "--quiet", ".")
+            await self._git("remote", "add", "origin", self.url)
+        else:  # a workdir kept from an earlier run, perhaps for another --git-url
+            await self._git("remote", "set-url", "origin", self.url)
+        self._ready = True
 
     async def remote_revision(self) -> str:
         """The commit the ref names on the remote now (one cheap ls-remote)."""

@@ -133,6 +133,9 @@ class Syncer:
         backoff = Backoff(base=1.0, cap=min(300.0, max(5.0, self.settings.interval)))
         while True:
             wait = self.settings.interval
+            # Cleared before the sync, not after: a webhook that arrives during a sync must
+            # cause one more, or a push made while we were applying would wait an interval.
+            self.trigger.clear()
             try:
                 await self.sync_once()
                 backoff.reset()
@@ -143,7 +146,6 @@ class Syncer:
                 wait = min(wait, max(1.0, backoff.next()))
                 await self._failed(None, [f"API server: {exc}"], reason="SyncFailed")
             self.synced.set()
-            self.trigger.clear()
             try:
                 await asyncio.wait_for(self.trigger.wait(), wait)
                 log.info("sync triggered")

@@ -30,7 +30,7 @@ from reloader.core.references import Kind
 from reloader.gitops import state as states
 from reloader.gitops.applying import Applier, comparable
 from reloader.gitops.reading import read_tree
-from reloader.gitops.source import Credentials, GitError, GitSource
+from reloader.gitops.source import Commit, Credentials, GitError, GitSource
 from reloader.gitops.stamping import stamp
 from reloader.gitops.validating import server_dry_run
 from reloader.kube.events import Recorder
@@ -87,6 +87,14 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _digest(obj: JSONDict) -> str:
+    return xxhash.xxh3_64_hexdigest(json.dumps(obj, sort_keys=True).encode())
+
+
+def _identity(manifest: Manifest) -> tuple[str, ...]:
+    return (manifest.api_version, *manifest.key)
+
+
 def _name(manifest: Manifest) -> str:
     ns = f"{manifest.namespace}/" if manifest.namespace else ""
     return f"{manifest.kind}/{ns}{manifest.name}"
@@ -116,6 +124,10 @@ class Syncer:
         self.state = states.State(url=settings.url, ref=settings.ref, path=settings.path)
         self._state_object: JSONDict | None = None
         self._verified: dict[str, tuple[str, str | None]] = {}
+        self._parsed: tuple[str, list[Manifest]] | None = None
+        self._last_commit: Commit | None = None
+        self._accepted: dict[tuple[str, ...], str] = {}
+        """Objects (by identity) the server took as written (by digest): validated already."""
         self.synced = asyncio.Event()
         """Set after the first cycle (success or not), for readiness."""
 
@@ -157,10 +169,18 @@ class Syncer:
         sha = await self.source.remote_revision()
         commit = await self._commit(sha)
         fresh = self.state.last_applied is None or self.state.last_applied.sha != sha
-        tree = await self.source.checkout(sha)
-        manifests, problems = await read_tree(tree, self.settings.path)
+        if self._parsed is not None and self._parsed[0] == sha:
+            manifests, problems = self._parsed[1], list[Problem]()  # idle: the tree is unchanged
+        else:
+            tree = await self.source.checkout(sha)
+            manifests, problems = await read_tree(tree, self.settings.path)
         if not problems and fresh:  # a revision already applied was validated then
-            problems = await server_dry_run(self.applier, manifests)
+            problems = await server_dry_run(
+                self.applier,
+                manifests,
+                concurrency=self.settings.concurrency,
+                accepted=lambda m: self._accepted.get(_identity(m)) == _digest(m.obj),
+            )
         if problems:
             GITOPS_SYNCS.labels("failed").inc()
             await self._failed(commit, problems, reason="RevisionInvalid")
@@ -171,13 +191,16 @@ class Syncer:
             GITOPS_SYNCS.labels("failed").inc()
             await self._failed(commit, refused.problems, reason="PruneRefused")
             return None
+        self._parsed = (sha, list(manifests))
         await self._succeeded(commit, report, fresh=fresh, seconds=time.monotonic() - started)
         await self.source.forget_except({sha})
         return report
 
     async def _commit(self, sha: str) -> states.Revision:
-        await self.source.checkout(sha)
-        commit = await self.source.commit(sha)
+        if self._last_commit is None or self._last_commit.sha != sha:
+            await self.source.checkout(sha)
+            self._last_commit = await self.source.commit(sha)
+        commit = self._last_commit
         return states.Revision(sha=sha, author=commit.author, subject=commit.subject, time=_now())
 
     # --- applying ---
@@ -270,15 +293,17 @@ class Syncer:
         which is what makes an idle cycle cheap.
         """
         name = _name(manifest)
-        digest = xxhash.xxh3_64_hexdigest(json.dumps(body, sort_keys=True).encode())
+        digest = _digest(body)
         version = (live or {}).get("metadata", {}).get("resourceVersion")
         if live is not None and self._verified.get(path) == (digest, version):
+            self._accepted[_identity(manifest)] = _digest(manifest.obj)
             report.unchanged += 1
             return
         if live is not None:
             preview = await self.applier.apply(manifest, body, dry_run=True)
             if comparable(preview) == comparable(live):
                 self._verified[path] = (digest, version)
+                self._accepted[_identity(manifest)] = _digest(manifest.obj)
                 report.unchanged += 1
                 return
         if not fresh:  # the revision was applied before: the cluster moved, not git
@@ -287,6 +312,7 @@ class Syncer:
                 return
         result = await self.applier.apply(manifest, body, dry_run=False)
         self._verified[path] = (digest, result["metadata"].get("resourceVersion"))
+        self._accepted[_identity(manifest)] = _digest(manifest.obj)
         if not fresh:
             report.corrected.append(name)
             GITOPS_OBJECTS.labels("corrected").inc()

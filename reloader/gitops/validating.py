@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from reloader.core.manifests import Manifest, Problem
 from reloader.core.ordering import staged
@@ -20,15 +20,22 @@ _MISSING_NAMESPACE = re.compile(r'namespaces "([^"]+)" not found')
 
 
 async def server_dry_run(
-    applier: Applier, manifests: Sequence[Manifest], *, concurrency: int = 8
+    applier: Applier,
+    manifests: Sequence[Manifest],
+    *,
+    concurrency: int = 8,
+    accepted: Callable[[Manifest], bool] = lambda _: False,
 ) -> list[Problem]:
     """Dry-run every object, stage by stage, a few at a time. An object in a namespace that
-    the revision itself creates cannot be dry-run before that namespace exists: let through."""
+    the revision itself creates cannot be dry-run before that namespace exists: let through.
+    ``accepted`` names objects the server took exactly as written before (not asked again)."""
     declared = {m.name for m in manifests if m.kind == "Namespace" and m.group == ""}
     problems: list[Problem] = []
     gate = asyncio.Semaphore(concurrency)
 
     async def check(manifest: Manifest) -> None:
+        if accepted(manifest):
+            return
         async with gate:
             try:
                 await applier.apply(manifest, manifest.obj, dry_run=True)

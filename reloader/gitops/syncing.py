@@ -126,6 +126,7 @@ class Syncer:
         self._verified: dict[str, tuple[str, str | None]] = {}
         self._parsed: tuple[str, list[Manifest]] | None = None
         self._last_commit: Commit | None = None
+        self._last_warning: tuple[str, str] | None = None
         self._accepted: dict[tuple[str, ...], str] = {}
         """Objects (by identity) the server took as written (by digest): validated already."""
         self.synced = asyncio.Event()
@@ -365,6 +366,10 @@ class Syncer:
         self._state_object = await states.save(self.rest, self.settings.state_namespace, self.state)
 
     async def _event(self, *, warning: bool, reason: str, message: str) -> None:
+        # A failure or drift that persists is recorded once, not once per interval.
+        if warning and (reason, message) == self._last_warning:
+            return
+        self._last_warning = (reason, message) if warning else None
         if self._state_object is not None:
             await self.recorder.record(
                 self._state_object,

@@ -48,3 +48,19 @@ async def expected_hash(rest: Rest, namespace: str, objects: list[tuple[Kind, st
         obj = await rest.get(path_of(kind.value, namespace, name))
         digests[(kind, name)] = content_digest(kind, obj)
     return desired_record(hasher, digests).hash
+
+
+async def wait_recorded(
+    rest: Rest, namespace: str, kind: str = "Deployment", name: str = "web", within: float = 15.0
+) -> None:
+    """Wait for reloader's first-sight record on the workload.
+
+    Tests change content only after it: a change before the first sight is, by design,
+    recorded as the baseline rather than rolled.
+    """
+
+    async def recorded() -> bool:
+        obj = await rest.get(path_of(kind, namespace, name))
+        return names.OBSERVED in (obj["metadata"].get("annotations") or {})
+
+    await eventually(recorded, within=within, what=f"reloader to record {kind}/{name}")

@@ -16,7 +16,7 @@ from tests.integration.cluster import (
 )
 from tests.integration.conftest import StartReloader
 from tests.integration.controller import ReloaderProcess
-from tests.integration.rollouts import expect_revisions
+from tests.integration.rollouts import expect_revisions, wait_recorded
 
 LEASE_DURATION, RENEW_DEADLINE, RETRY = 3.0, 2.0, 0.25
 
@@ -68,11 +68,7 @@ async def test_one_leader_acts_and_failover_loses_and_doubles_nothing(
     standby = second if leader is first else first
     assert identity(standby) is None
 
-    async def recorded() -> bool:
-        obj = await rest.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/web")
-        return "reloader.dev/observed" in (obj["metadata"].get("annotations") or {})
-
-    await eventually(recorded, within=15, what="the leader to record the workload")
+    await wait_recorded(rest, namespace, within=15)
     await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "2"}})
     await expect_revisions(rest, namespace, "Deployment", "web", 2)
     assert (await rolled(leader), await rolled(standby)) == (1.0, 0.0)

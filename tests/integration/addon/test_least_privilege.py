@@ -17,12 +17,11 @@ from tests.integration.cluster import (
     configmap,
     container,
     create,
-    eventually,
     merge_patch,
     workload,
 )
 from tests.integration.controller import ReloaderProcess
-from tests.integration.rollouts import expect_revisions
+from tests.integration.rollouts import expect_revisions, wait_recorded
 
 
 async def service_account_kubeconfig(rest: Rest, admin_kubeconfig: str, path: Path) -> str:
@@ -79,11 +78,7 @@ async def test_reload_flow_works_with_exactly_the_installed_rights(
     try:
         await proc.start()
 
-        async def recorded() -> bool:
-            obj = await rest.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/web")
-            return "reloader.dev/observed" in (obj["metadata"].get("annotations") or {})
-
-        await eventually(recorded, within=30, what="the workload recorded as the service account")
+        await wait_recorded(rest, namespace, within=30)
         await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "2"}})
         await expect_revisions(rest, namespace, "Deployment", "web", 2)
         events = await rest.get(f"/api/v1/namespaces/{namespace}/events")

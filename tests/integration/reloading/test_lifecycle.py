@@ -11,13 +11,17 @@ from tests.integration.cluster import (
     configmap,
     container,
     create,
-    eventually,
     merge_patch,
     secret,
     workload,
 )
 from tests.integration.conftest import StartReloader
-from tests.integration.rollouts import config_hash, expect_revisions, expected_hash
+from tests.integration.rollouts import (
+    config_hash,
+    expect_revisions,
+    expected_hash,
+    wait_recorded,
+)
 
 AUTO = {"reloader.stakater.com/auto": "true"}
 
@@ -87,9 +91,7 @@ async def test_change_made_while_controller_is_down_rolls_exactly_once_on_start(
     spec = env_from(("ConfigMap", "cfg"))
     await create(rest, namespace, workload("Deployment", "web", spec, annotations=AUTO))
     controller = await start_reloader()
-    await eventually(
-        lambda: _recorded(rest, namespace), within=10, what="reloader to record the workload"
-    )
+    await wait_recorded(rest, namespace)
     await controller.stop(signal.SIGKILL)
     await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "2"}})
     await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "3"}})
@@ -100,11 +102,6 @@ async def test_change_made_while_controller_is_down_rolls_exactly_once_on_start(
     )
 
 
-async def _recorded(rest: Rest, namespace: str) -> bool:
-    obj = await rest.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/web")
-    return "reloader.dev/observed" in (obj["metadata"].get("annotations") or {})
-
-
 async def test_burst_of_edits_to_configmap_and_secret_rolls_once_for_settled_content(
     rest: Rest, namespace: str, start_reloader: StartReloader
 ) -> None:
@@ -113,9 +110,7 @@ async def test_burst_of_edits_to_configmap_and_secret_rolls_once_for_settled_con
     spec = env_from(("ConfigMap", "cfg"), ("Secret", "creds"))
     await create(rest, namespace, workload("Deployment", "web", spec, annotations=AUTO))
     await start_reloader()
-    await eventually(
-        lambda: _recorded(rest, namespace), within=10, what="reloader to record the workload"
-    )
+    await wait_recorded(rest, namespace)
 
     async def edit(i: int) -> None:
         await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": str(i)}})

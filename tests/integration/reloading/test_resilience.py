@@ -22,7 +22,12 @@ from tests.integration.cluster import (
 )
 from tests.integration.conftest import StartReloader
 from tests.integration.controller import ReloaderProcess
-from tests.integration.rollouts import config_hash, expect_revisions, expected_hash
+from tests.integration.rollouts import (
+    config_hash,
+    expect_revisions,
+    expected_hash,
+    wait_recorded,
+)
 
 AUTO = {"reloader.stakater.com/auto": "true"}
 
@@ -46,11 +51,6 @@ async def _app(rest: Rest, namespace: str) -> None:
     await create(rest, namespace, workload("Deployment", "web", spec, annotations=AUTO))
 
 
-async def _recorded(rest: Rest, namespace: str) -> bool:
-    obj = await rest.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/web")
-    return "reloader.dev/observed" in (obj["metadata"].get("annotations") or {})
-
-
 async def _watch_restarts(proc: ReloaderProcess, reason: str) -> float:
     total = 0.0
     for resource in ("configmaps", "secrets", "deployments"):
@@ -66,7 +66,7 @@ async def test_api_server_restart_with_a_change_meanwhile_rolls_exactly_once(
 ) -> None:
     await _app(rest, namespace)
     controller = await start_reloader()
-    await eventually(lambda: _recorded(rest, namespace), within=10, what="the first record")
+    await wait_recorded(rest, namespace)
 
     # Freeze the controller so it cannot follow, change content, restart the API server,
     # then let the controller resume from the resourceVersion it had.
@@ -95,7 +95,7 @@ async def test_expired_resource_version_relists_and_loses_no_change(
 ) -> None:
     await _app(rest, namespace)
     controller = await start_reloader()
-    await eventually(lambda: _recorded(rest, namespace), within=10, what="the first record")
+    await wait_recorded(rest, namespace)
 
     controller.signal(signal.SIGSTOP)
     try:
@@ -125,7 +125,7 @@ async def test_deleted_required_object_holds_until_it_returns_with_new_content(
 ) -> None:
     await _app(rest, namespace)
     controller = await start_reloader()
-    await eventually(lambda: _recorded(rest, namespace), within=10, what="the first record")
+    await wait_recorded(rest, namespace)
     controller.signal(signal.SIGSTOP)
     try:
         await rest.request("DELETE", f"/api/v1/namespaces/{namespace}/configmaps/cfg")

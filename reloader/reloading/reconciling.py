@@ -96,6 +96,13 @@ class Reconciler:
         desired = desired_record(self.hasher, chosen)
         action = decide(workload.template_hash, recorded, desired)
         if action is Action.NOTHING:
+            log.debug(
+                "up to date",
+                namespace=namespace,
+                workload=f"{kind}/{name}",
+                decision=action.value,
+                hash=desired.hash,
+            )
             return Outcome(action)
 
         roll = action is Action.ROLL

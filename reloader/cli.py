@@ -172,6 +172,12 @@ def _reloader_flags(flag: Flag, run: argparse.ArgumentParser, env: Mapping[str, 
         help="namespace/name of the Secret holding the hash key (created if missing)",
     )
     flag("workers", default=8, type=int, help="workloads reconciled concurrently")
+    flag(
+        "config-reloader",
+        default=True,
+        type=_bool,
+        help="run the config reloader (false: only the GitOps loop, under its own rights)",
+    )
 
 
 def _leader_flags(flag: Flag) -> None:
@@ -271,6 +277,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         hash_key_namespace=key_ns,
         hash_key_name=key_name,
         workers=args.workers,
+        config_reloader=args.config_reloader,
         leader_elect=args.leader_elect,
         leader_election_namespace=args.leader_election_namespace,
         leader_election_id=args.leader_election_id,
@@ -389,15 +396,15 @@ async def run_controller(settings: Settings) -> int:
             # every rolling update of reloader itself.
             if elector is not None and not elector.leading:
                 return True
-            return controller.ready and (syncer is None or syncer.synced.is_set())
+            reloading = controller.ready or not settings.config_reloader
+            return reloading and (syncer is None or syncer.synced.is_set())
 
         async def lead() -> None:
-            if syncer is None:
-                await controller.run()
-                return
             async with asyncio.TaskGroup() as group:
-                group.create_task(controller.run())
-                group.create_task(syncer.run())
+                if settings.config_reloader:
+                    group.create_task(controller.run())
+                if syncer is not None:
+                    group.create_task(syncer.run())
 
         try:
             await servers.start(health_app(ready), settings.health_probe_bind_address)

@@ -39,6 +39,8 @@ class Settings:
     renew_deadline: float = 10.0
     retry_period: float = 2.0
 
+    config_reloader: bool = True
+    """Run the config reloader; off for a process that should only run the GitOps loop."""
     git_url: str | None = None
     """Also run the GitOps loop on this repository (None: the reloader only)."""
     git_ref: str = "main"
@@ -67,6 +69,8 @@ class Settings:
             raise ValueError("--debounce must not be negative")
         if self.workers < 1:
             raise ValueError("--workers must be at least 1")
+        if not self.config_reloader and not self.git_url:
+            raise ValueError("--config-reloader=false leaves nothing to run without --git-url")
         if self.drift not in ("correct", "detect"):
             raise ValueError("--drift must be correct or detect")
         if not 0 < self.prune_max_share <= 1:

@@ -64,9 +64,13 @@ def _path(namespace: str) -> str:
 
 
 async def ensure_namespace(rest: Rest, namespace: str) -> None:
+    """Create ``namespace`` if missing. Without the right to read namespaces (a namespaced
+    install), assume it exists: the first write into it will say clearly if it does not."""
     try:
         await rest.get(f"/api/v1/namespaces/{namespace}")
     except ApiError as exc:
+        if exc.status == 403:
+            return
         if not exc.not_found:
             raise
         try:

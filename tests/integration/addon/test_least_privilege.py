@@ -24,11 +24,13 @@ from tests.integration.controller import ReloaderProcess
 from tests.integration.rollouts import expect_revisions, wait_recorded
 
 
-async def service_account_kubeconfig(rest: Rest, admin_kubeconfig: str, path: Path) -> str:
-    """A kubeconfig that authenticates as reloader/reloader with a TokenRequest token."""
+async def service_account_kubeconfig(
+    rest: Rest, admin_kubeconfig: str, path: Path, *, account: str = "reloader"
+) -> str:
+    """A kubeconfig that authenticates as reloader/``account`` with a TokenRequest token."""
     answer = await rest.request(
         "POST",
-        "/api/v1/namespaces/reloader/serviceaccounts/reloader/token",
+        f"/api/v1/namespaces/reloader/serviceaccounts/{account}/token",
         body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
     )
     admin = yaml.safe_load(await asyncio.to_thread(Path(admin_kubeconfig).read_text))

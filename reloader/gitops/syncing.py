@@ -91,6 +91,22 @@ def _digest(obj: JSONDict) -> str:
     return xxhash.xxh3_64_hexdigest(json.dumps(obj, sort_keys=True).encode())
 
 
+def _version(live: JSONDict | None) -> str | None:
+    """What must not move for a verified object to still be as git wants it.
+
+    For kinds with a spec generation, that generation plus the metadata: a controller's
+    status update (which changes the resourceVersion, as kube-controller-manager does right
+    after every Deployment write) is not drift. Other kinds: the resourceVersion.
+    """
+    if live is None:
+        return None
+    meta = live.get("metadata") or {}
+    if "generation" not in meta:
+        return meta.get("resourceVersion")
+    kept = {k: v for k, v in meta.items() if k not in ("managedFields", "resourceVersion")}
+    return f"{meta['generation']}:{_digest(kept)}"
+
+
 def _identity(manifest: Manifest) -> tuple[str, ...]:
     return (manifest.api_version, *manifest.key)
 
@@ -295,7 +311,7 @@ class Syncer:
         """
         name = _name(manifest)
         digest = _digest(body)
-        version = (live or {}).get("metadata", {}).get("resourceVersion")
+        version = _version(live)
         if live is not None and self._verified.get(path) == (digest, version):
             self._accepted[_identity(manifest)] = _digest(manifest.obj)
             report.unchanged += 1
@@ -312,7 +328,7 @@ class Syncer:
             if self.settings.drift == "detect":
                 return
         result = await self.applier.apply(manifest, body, dry_run=False)
-        self._verified[path] = (digest, result["metadata"].get("resourceVersion"))
+        self._verified[path] = (digest, _version(result))
         self._accepted[_identity(manifest)] = _digest(manifest.obj)
         if not fresh:
             report.corrected.append(name)

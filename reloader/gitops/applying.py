@@ -90,12 +90,6 @@ class Applier:
             return f"{info.api}/namespaces/{namespace}/{info.plural}/{manifest.name}"
         return f"{info.api}/{info.plural}/{manifest.name}"
 
-    def body(self, manifest: Manifest) -> JSONDict:
-        obj = dict(manifest.obj)
-        info_meta = dict(obj.get("metadata") or {})
-        obj["metadata"] = info_meta
-        return obj
-
     async def apply(self, manifest: Manifest, body: JSONDict, *, dry_run: bool) -> JSONDict:
         query: dict[str, str | int | bool] = {"fieldManager": self.field_manager, "force": True}
         if dry_run:

@@ -35,7 +35,17 @@ STATEFULSETS = Resource("StatefulSet", "/apis/apps/v1", "statefulsets")
 DAEMONSETS = Resource("DaemonSet", "/apis/apps/v1", "daemonsets")
 CRONJOBS = Resource("CronJob", "/apis/batch/v1", "cronjobs")
 EVENTS = Resource("Event", "/api/v1", "events")
-NAMESPACES_PATH = "/api/v1/namespaces"
 
 WORKLOADS = (DEPLOYMENTS, STATEFULSETS, DAEMONSETS, CRONJOBS)
 WORKLOAD_BY_KIND = {r.kind: r for r in WORKLOADS}
+
+
+@dataclass(frozen=True)
+class ClusterResource(Resource):
+    """A cluster-scoped resource: its collection path ignores the namespace."""
+
+    def collection(self, namespace: str | None) -> str:
+        return f"{self.api}/{self.plural}"
+
+
+NAMESPACES = ClusterResource("Namespace", "/api/v1", "namespaces")

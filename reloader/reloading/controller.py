@@ -21,7 +21,7 @@ from reloader.core.hashing import Hasher
 from reloader.core.references import Kind
 from reloader.core.settings import Settings
 from reloader.kube.events import Recorder
-from reloader.kube.resources import CONFIGMAPS, NAMESPACES_PATH, SECRETS, WORKLOADS, Resource
+from reloader.kube.resources import CONFIGMAPS, NAMESPACES, SECRETS, WORKLOADS
 from reloader.kube.rest import JSONDict, Rest
 from reloader.kube.watching import ObjectKey, Watcher
 from reloader.reloading.index import Index, WorkloadKey
@@ -74,7 +74,7 @@ class Controller:
                 sink = _NamespaceSink(self)
                 watcher = Watcher(
                     self.rest,
-                    Resource("Namespace", "/api/v1", "namespaces"),
+                    NAMESPACES,
                     None,
                     sink,
                     on_synced=sink.listed,
@@ -82,7 +82,6 @@ class Controller:
                     watch_seconds=self.settings.watch_seconds,
                 )
                 workers.append(asyncio.create_task(watcher.run()))
-                assert watcher.path == NAMESPACES_PATH
             else:
                 for namespace in self.settings.namespaces or (None,):
                     self.start_scope(namespace)

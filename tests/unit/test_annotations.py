@@ -252,7 +252,7 @@ def test_parse_policy_never_raises_and_errors_name_annotations(
         assert any(error.startswith(f"annotation {key}:") for key in annotations)
     for key in BOOL_KEYS:
         value = annotations.get(key)
-        valid = value is None or value.strip().lower() in ("true", "false")
+        valid = value is None or value.strip().lower() in ("true", "t", "1", "false", "f", "0")
         assert valid == (not any(error.startswith(f"annotation {key}:") for error in policy.errors))
 
 

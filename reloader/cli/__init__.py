@@ -1,0 +1,33 @@
+"""The ``reloader`` command line: ``run``, ``validate`` and ``status``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from reloader.cli.flags import build_parser, settings_from
+from reloader.cli.inspecting import run_status, run_validate
+from reloader.cli.running import run_controller
+from reloader.telemetry import logging as logs
+
+__all__ = ["build_parser", "main", "settings_from"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser(os.environ)
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        try:
+            settings = settings_from(args)
+            logs.configure(fmt=settings.log_format, level=settings.log_level)
+        except ValueError as exc:
+            parser.error(str(exc))
+        return asyncio.run(run_controller(settings))
+    if args.command == "validate":
+        return asyncio.run(run_validate(args))
+    if args.command == "status":
+        return asyncio.run(run_status(args))
+    parser.print_help(sys.stderr)
+    return 2

@@ -1,0 +1,156 @@
+"""``reloader run``: serve probes and metrics, run the engines until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+import socket
+from pathlib import Path
+
+from reloader import __version__
+from reloader.core.settings import Settings
+from reloader.gitops import state as gitops_state
+from reloader.gitops.source import Credentials
+from reloader.gitops.syncing import Syncer, SyncSettings
+from reloader.gitops.webhook import webhook_app
+from reloader.kube import hashkey
+from reloader.kube.clients import connect, load_configuration
+from reloader.kube.leasing import LeaderElector, LeadershipLost, LeaseConfig
+from reloader.kube.rest import ApiError
+from reloader.reloading.controller import Controller
+from reloader.serving.http import Servers, health_app, metrics_app
+from reloader.telemetry import logging as logs
+
+
+def sync_settings(settings: Settings) -> SyncSettings:
+    assert settings.git_url is not None
+    return SyncSettings(
+        url=settings.git_url,
+        ref=settings.git_ref,
+        path=settings.git_path,
+        interval=settings.sync_interval,
+        prune=settings.prune,
+        prune_max_share=settings.prune_max_share,
+        force_prune=settings.force_prune,
+        drift="detect" if settings.drift == "detect" else "correct",
+        default_namespace=settings.default_namespace,
+        state_namespace=settings.state_namespace,
+        concurrency=settings.apply_concurrency,
+        workdir=Path(settings.git_workdir),
+        credentials=Credentials(
+            token=settings.git_token,
+            token_file=settings.git_token_file,
+            username=settings.git_username,
+            ssh_key_file=settings.git_ssh_key_file,
+            known_hosts_file=settings.git_known_hosts_file,
+        ),
+    )
+
+
+async def run_controller(settings: Settings) -> int:
+    """Serve probes and metrics and run the controller until SIGTERM or SIGINT."""
+    log = logs.get_logger("main")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    configuration = await load_configuration(settings.kubeconfig, settings.context)
+    servers = Servers()
+    async with connect(configuration) as rest:
+        try:
+            if settings.git_url:  # the loop creates its state namespace; the key may live there
+                await gitops_state.ensure_namespace(rest, settings.state_namespace)
+            hasher = await hashkey.load_or_create(
+                rest, settings.hash_key_namespace, settings.hash_key_name
+            )
+        except (ApiError, RuntimeError, OSError) as exc:
+            log.error(
+                "cannot load the hash key",
+                secret=f"{settings.hash_key_namespace}/{settings.hash_key_name}",
+                error=str(exc),
+                next_step="create its namespace, or point --hash-key-secret where reloader "
+                "may create a Secret",
+            )
+            return 1
+        controller = Controller(rest=rest, settings=settings, hasher=hasher)
+        elector = (
+            LeaderElector(
+                rest,
+                LeaseConfig(
+                    namespace=settings.leader_election_namespace,
+                    name=settings.leader_election_id,
+                    identity=f"{socket.gethostname()}_{secrets.token_hex(4)}",
+                    lease_duration=settings.lease_duration,
+                    renew_deadline=settings.renew_deadline,
+                    retry_period=settings.retry_period,
+                ),
+            )
+            if settings.leader_elect
+            else None
+        )
+
+        syncer = (
+            Syncer(
+                rest=rest,
+                settings=sync_settings(settings),
+                hasher=hasher,
+                reload_all=settings.auto_reload_all,
+            )
+            if settings.git_url
+            else None
+        )
+
+        def ready() -> bool:
+            # A standby is ready: waiting is its job, and requiring the lease would stall
+            # every rolling update of reloader itself.
+            if elector is not None and not elector.leading:
+                return True
+            reloading = controller.ready or not settings.config_reloader
+            return reloading and (syncer is None or syncer.synced.is_set())
+
+        async def lead() -> None:
+            async with asyncio.TaskGroup() as group:
+                if settings.config_reloader:
+                    group.create_task(controller.run())
+                if syncer is not None:
+                    group.create_task(syncer.run())
+
+        try:
+            await servers.start(health_app(ready), settings.health_probe_bind_address)
+            await servers.start(metrics_app(), settings.metrics_bind_address)
+            if syncer is not None and settings.webhook_secret:
+                await servers.start(
+                    webhook_app(settings.webhook_secret.encode(), syncer.trigger),
+                    settings.webhook_bind_address,
+                )
+            log.info(
+                "started",
+                version=__version__,
+                namespaces=list(settings.namespaces) or None,
+                namespace_selector=settings.namespace_selector,
+                debounce_s=settings.debounce,
+                git_url=settings.git_url,
+                git_ref=settings.git_ref if settings.git_url else None,
+            )
+            task = asyncio.create_task(lead() if elector is None else elector.run(lead))
+            waiter = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            task.cancel()
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if task in done and isinstance(task.exception(), LeadershipLost):
+                log.error(
+                    "leadership lost; exiting so that a fresh process can stand by",
+                    error=str(task.exception()),
+                )
+                return 1
+            if task in done and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+            log.info("stopped")
+            return 0
+        finally:
+            await servers.close()

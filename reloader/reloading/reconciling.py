@@ -86,15 +86,16 @@ class Reconciler:
             # Decide again when it is back (its creation enqueues this workload).
             log.info("waiting for missing objects", workload=f"{kind}/{name}", missing=missing)
             return Outcome(None)
-        last_change = max((tracked[k].changed_at for k in chosen if k in tracked), default=0.0)
-        now = time.time()
-        quiet_at = last_change + self.debounce
-        if now < quiet_at < now + self.debounce + CLOCK_SKEW_ALLOWANCE:
-            return Outcome(None, retry_at=quiet_at)
-
         recorded = Record.parse(workload.record)
         desired = desired_record(self.hasher, chosen)
         action = decide(workload.template_hash, recorded, desired)
+        last_change = max((tracked[k].changed_at for k in chosen if k in tracked), default=0.0)
+        now = time.time()
+        quiet_at = last_change + self.debounce
+        if action is Action.ROLL and now < quiet_at < now + self.debounce + CLOCK_SKEW_ALLOWANCE:
+            # Only a roll waits for quiet: recording at once narrows the window in which a
+            # change right after the first sight would be taken for the baseline.
+            return Outcome(None, retry_at=quiet_at)
         if action is Action.NOTHING:
             log.debug(
                 "up to date",

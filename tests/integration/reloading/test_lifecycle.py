@@ -73,6 +73,7 @@ async def test_restart_rolls_nothing_and_change_while_down_rolls_once(
     spec = env_from(("ConfigMap", "cfg"))
     await create(rest, namespace, workload("Deployment", "web", spec, annotations=AUTO))
     first = await start_reloader()
+    await wait_recorded(rest, namespace)
     await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "2"}})
     await expect_revisions(rest, namespace, "Deployment", "web", 2)
 

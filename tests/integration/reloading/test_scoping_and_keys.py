@@ -15,7 +15,12 @@ from tests.integration.cluster import (
     workload,
 )
 from tests.integration.conftest import StartReloader
-from tests.integration.rollouts import config_hash, expect_revisions, expected_hash
+from tests.integration.rollouts import (
+    config_hash,
+    expect_revisions,
+    expected_hash,
+    wait_recorded,
+)
 
 AUTO = {"reloader.stakater.com/auto": "true"}
 
@@ -88,6 +93,7 @@ async def test_lost_hash_key_re_records_without_rolling_and_warns(
 ) -> None:
     await _app(rest, namespace)
     first = await start_reloader()
+    await wait_recorded(rest, namespace)
     await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "2"}})
     await expect_revisions(rest, namespace, "Deployment", "web", 2)
     old_record = await _record(rest, namespace)

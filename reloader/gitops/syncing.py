@@ -28,7 +28,7 @@ from reloader.core.manifests import Manifest, Problem
 from reloader.core.ordering import staged
 from reloader.core.references import Kind
 from reloader.gitops import state as states
-from reloader.gitops.applying import Applier, comparable
+from reloader.gitops.applying import Applier, UnknownKind, comparable
 from reloader.gitops.reading import read_tree
 from reloader.gitops.source import Commit, Credentials, GitError, GitSource
 from reloader.gitops.stamping import stamp
@@ -174,6 +174,10 @@ class Syncer:
             except ApiError as exc:
                 wait = min(wait, max(1.0, backoff.next()))
                 await self._failed(None, [f"API server: {exc}"], reason="SyncFailed")
+            except Exception as exc:  # the loop must outlive any one bad cycle
+                log.exception("sync crashed; retrying")
+                wait = min(wait, max(1.0, backoff.next()))
+                await self._failed(None, [f"internal error: {exc!r}"], reason="SyncFailed")
             self.synced.set()
             try:
                 await asyncio.wait_for(self.trigger.wait(), wait)
@@ -233,7 +237,7 @@ class Syncer:
 
     async def _apply(self, manifests: Sequence[Manifest], *, fresh: bool) -> Report:
         inventory = set(self.state.inventory)
-        paths = {id(m): await self.applier.item_path(m) for m in manifests}
+        paths = {id(m): await self._path(m, manifests) for m in manifests}
         wanted = set(paths.values())
         doomed = sorted(inventory - wanted) if self.settings.prune else []
         if self.settings.prune and not self.settings.force_prune:
@@ -276,6 +280,27 @@ class Syncer:
         self.state.inventory = sorted(wanted | (inventory - set(report.pruned)))
         return report
 
+    async def _path(self, manifest: Manifest, manifests: Sequence[Manifest]) -> str:
+        """The object's REST path; for a kind whose CRD this same revision brings (and the
+        server does not serve yet), derived from that CRD."""
+        try:
+            return await self.applier.item_path(manifest)
+        except UnknownKind:
+            for crd in manifests:
+                spec = crd.obj.get("spec") or {}
+                names_ = spec.get("names") or {}
+                if crd.kind != "CustomResourceDefinition" or names_.get("kind") != manifest.kind:
+                    continue
+                group, _, version = manifest.api_version.partition("/")
+                if spec.get("group") != group:
+                    continue
+                base = f"/apis/{group}/{version}"
+                if spec.get("scope") == "Namespaced":
+                    ns = manifest.namespace or self.settings.default_namespace
+                    base = f"{base}/namespaces/{ns}"
+                return f"{base}/{names_.get('plural')}/{manifest.name}"
+            raise
+
     async def _live_objects(self, paths: Iterable[str]) -> dict[str, JSONDict]:
         """The live objects at ``paths``: one paged LIST per collection, not a GET per object."""
         live: dict[str, JSONDict] = {}
@@ -285,7 +310,12 @@ class Syncer:
                 query: dict[str, str | int | bool] = {"limit": 500}
                 if token:
                     query["continue"] = token
-                page = await self.rest.get(collection, query)
+                try:
+                    page = await self.rest.get(collection, query)
+                except ApiError as exc:
+                    if exc.not_found:  # a kind this revision's CRD is about to bring
+                        break
+                    raise
                 for item in page.get("items") or ():
                     live[f"{collection}/{item['metadata']['name']}"] = item
                 token = (page.get("metadata") or {}).get("continue") or ""

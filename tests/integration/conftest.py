@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -78,7 +79,13 @@ async def start_reloader(
         yield start
     finally:
         for proc in started:
-            with contextlib.suppress(ProcessLookupError, TimeoutError):
+            try:
                 await proc.stop()
+            except TimeoutError:  # never leave a process behind; say so in the log shown
+                print("--- reloader did not stop within 15 s of SIGTERM; killed ---")
+                with contextlib.suppress(ProcessLookupError, TimeoutError):
+                    await proc.stop(signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             print(f"--- log of {' '.join(proc.args) or 'reloader run'} ---")
             print(proc.log_path.read_text())

@@ -218,3 +218,13 @@ async def stays(
         if not await probe():
             raise AssertionError(f"expected {what} to hold for {for_}s, but it stopped holding")
         await asyncio.sleep(interval)
+
+
+AUTO = {"reloader.stakater.com/auto": "true"}
+
+
+async def create_opted_in_app(rest: Rest, namespace: str) -> None:
+    """ConfigMap ``cfg`` and Deployment ``web`` reading it through envFrom, opted in with auto."""
+    await create(rest, namespace, configmap("cfg", {"a": "1"}))
+    spec = {"containers": [container(envFrom=[{"configMapRef": {"name": "cfg"}}])]}
+    await create(rest, namespace, workload("Deployment", "web", spec, annotations=AUTO))

@@ -14,11 +14,10 @@ from reloader.kube.rest import Rest
 from tests.integration.cluster import (
     REPO,
     configmap,
-    container,
     create,
+    create_opted_in_app,
     eventually,
     merge_patch,
-    workload,
 )
 from tests.integration.conftest import StartReloader
 from tests.integration.controller import ReloaderProcess
@@ -28,8 +27,6 @@ from tests.integration.rollouts import (
     expected_hash,
     wait_recorded,
 )
-
-AUTO = {"reloader.stakater.com/auto": "true"}
 
 needs_local_cluster = pytest.mark.skipif(
     bool(os.environ.get("RELOADER_TEST_KUBECONFIG")),
@@ -45,12 +42,6 @@ async def restart_apiserver() -> None:
     assert proc.returncode == 0, err.decode()
 
 
-async def _app(rest: Rest, namespace: str) -> None:
-    await create(rest, namespace, configmap("cfg", {"a": "1"}))
-    spec = {"containers": [container(envFrom=[{"configMapRef": {"name": "cfg"}}])]}
-    await create(rest, namespace, workload("Deployment", "web", spec, annotations=AUTO))
-
-
 async def _watch_restarts(proc: ReloaderProcess, reason: str) -> float:
     total = 0.0
     for resource in ("configmaps", "secrets", "deployments"):
@@ -64,7 +55,7 @@ async def _watch_restarts(proc: ReloaderProcess, reason: str) -> float:
 async def test_api_server_restart_with_a_change_meanwhile_rolls_exactly_once(
     rest: Rest, namespace: str, start_reloader: StartReloader
 ) -> None:
-    await _app(rest, namespace)
+    await create_opted_in_app(rest, namespace)
     controller = await start_reloader()
     await wait_recorded(rest, namespace)
 
@@ -93,7 +84,7 @@ async def test_api_server_restart_with_a_change_meanwhile_rolls_exactly_once(
 async def test_expired_resource_version_relists_and_loses_no_change(
     rest: Rest, namespace: str, start_reloader: StartReloader
 ) -> None:
-    await _app(rest, namespace)
+    await create_opted_in_app(rest, namespace)
     controller = await start_reloader()
     await wait_recorded(rest, namespace)
 
@@ -123,7 +114,7 @@ async def test_expired_resource_version_relists_and_loses_no_change(
 async def test_deleted_required_object_holds_until_it_returns_with_new_content(
     rest: Rest, namespace: str, start_reloader: StartReloader
 ) -> None:
-    await _app(rest, namespace)
+    await create_opted_in_app(rest, namespace)
     controller = await start_reloader()
     await wait_recorded(rest, namespace)
     controller.signal(signal.SIGSTOP)

@@ -7,12 +7,9 @@ import signal
 from reloader.core.references import Kind
 from reloader.kube.rest import Rest
 from tests.integration.cluster import (
-    configmap,
-    container,
-    create,
+    create_opted_in_app,
     eventually,
     merge_patch,
-    workload,
 )
 from tests.integration.conftest import StartReloader
 from tests.integration.rollouts import (
@@ -21,14 +18,6 @@ from tests.integration.rollouts import (
     expected_hash,
     wait_recorded,
 )
-
-AUTO = {"reloader.stakater.com/auto": "true"}
-
-
-async def _app(rest: Rest, namespace: str) -> None:
-    await create(rest, namespace, configmap("cfg", {"a": "1"}))
-    spec = {"containers": [container(envFrom=[{"configMapRef": {"name": "cfg"}}])]}
-    await create(rest, namespace, workload("Deployment", "web", spec, annotations=AUTO))
 
 
 async def _record(rest: Rest, namespace: str) -> str | None:
@@ -49,7 +38,7 @@ async def _label_namespace(rest: Rest, namespace: str, value: str | None) -> Non
 async def test_namespace_selector_follows_namespace_labels(
     rest: Rest, namespace: str, start_reloader: StartReloader
 ) -> None:
-    await _app(rest, namespace)
+    await create_opted_in_app(rest, namespace)
     selector = f"reloader-test/selected={namespace[-6:]}"
     controller = await start_reloader("--namespace-selector", selector, scoped=False)
     await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "2"}})
@@ -74,7 +63,7 @@ async def test_namespace_selector_follows_namespace_labels(
 async def test_debounce_window_survives_a_controller_restart(
     rest: Rest, namespace: str, start_reloader: StartReloader
 ) -> None:
-    await _app(rest, namespace)
+    await create_opted_in_app(rest, namespace)
     first = await start_reloader("--debounce", "4s")
     await eventually(lambda: _record(rest, namespace), within=15, what="the first record")
     await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "2"}})
@@ -91,7 +80,7 @@ async def test_debounce_window_survives_a_controller_restart(
 async def test_lost_hash_key_re_records_without_rolling_and_warns(
     rest: Rest, namespace: str, start_reloader: StartReloader
 ) -> None:
-    await _app(rest, namespace)
+    await create_opted_in_app(rest, namespace)
     first = await start_reloader()
     await wait_recorded(rest, namespace)
     await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "2"}})

@@ -226,7 +226,12 @@ def _gitops_flags(flag: Flag) -> None:
         "webhook-secret-file",
         help="file holding the webhook's HMAC secret (or RELOADER_WEBHOOK_SECRET)",
     )
-    flag("apply-concurrency", default=8, type=int, help="objects applied at once within a stage")
+    flag(
+        "apply-concurrency",
+        default=32,
+        type=int,
+        help="requests in flight at once when dry-running and applying a revision",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

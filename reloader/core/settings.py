@@ -60,7 +60,7 @@ class Settings:
     git_workdir: str = "/tmp/reloader-gitops"
     webhook_bind_address: str = "0"
     webhook_secret: str | None = None
-    apply_concurrency: int = 8
+    apply_concurrency: int = 32
 
     def __post_init__(self) -> None:
         if self.namespaces and self.namespace_selector:

@@ -63,7 +63,7 @@ class SyncSettings:
     drift: DriftMode = "correct"
     default_namespace: str = "default"
     state_namespace: str = "reloader"
-    concurrency: int = 8
+    concurrency: int = 32
     workdir: Path = Path("/tmp/reloader-gitops")
     credentials: Credentials = field(default_factory=Credentials)
     git_timeout: float = 60.0
@@ -200,7 +200,7 @@ class Syncer:
                 self.applier,
                 manifests,
                 concurrency=self.settings.concurrency,
-                accepted=lambda m: self._accepted.get(_identity(m)) == _digest(m.obj),
+                accepted=lambda m: self._accepted.get(_identity(m)) == m.digest,
             )
         if problems:
             GITOPS_SYNCS.labels("failed").inc()
@@ -339,27 +339,27 @@ class Syncer:
         last found to agree: when neither moved, the object is in sync without any request,
         which is what makes an idle cycle cheap.
         """
-        name = _name(manifest)
-        digest = _digest(body)
+        digest = manifest.digest if body is manifest.obj else _digest(body)
         version = _version(live)
         if live is not None and self._verified.get(path) == (digest, version):
-            self._accepted[_identity(manifest)] = _digest(manifest.obj)
+            self._accepted[_identity(manifest)] = manifest.digest
             report.unchanged += 1
             return
         if live is not None:
             preview = await self.applier.apply(manifest, body, dry_run=True)
             if comparable(preview) == comparable(live):
                 self._verified[path] = (digest, version)
-                self._accepted[_identity(manifest)] = _digest(manifest.obj)
+                self._accepted[_identity(manifest)] = manifest.digest
                 report.unchanged += 1
                 return
+        name = _name(manifest)
         if not fresh:  # the revision was applied before: the cluster moved, not git
             report.drifted.append(name)
             if self.settings.drift == "detect":
                 return
         result = await self.applier.apply(manifest, body, dry_run=False)
         self._verified[path] = (digest, _version(result))
-        self._accepted[_identity(manifest)] = _digest(manifest.obj)
+        self._accepted[_identity(manifest)] = manifest.digest
         if not fresh:
             report.corrected.append(name)
             GITOPS_OBJECTS.labels("corrected").inc()

@@ -23,13 +23,18 @@ async def server_dry_run(
     applier: Applier,
     manifests: Sequence[Manifest],
     *,
-    concurrency: int = 8,
+    concurrency: int = 32,
     accepted: Callable[[Manifest], bool] = lambda _: False,
 ) -> list[Problem]:
-    """Dry-run every object, stage by stage, a few at a time. An object in a namespace that
-    the revision itself creates cannot be dry-run before that namespace exists: let through.
-    ``accepted`` names objects the server took exactly as written before (not asked again)."""
+    """Dry-run every object, a few at a time (dry runs persist nothing, so no stage order).
+
+    An object in a namespace that the revision itself creates cannot be dry-run before that
+    namespace exists: it is let through, and once the server has said the namespace is
+    missing, the rest of its objects are not sent (each such answer costs the server a
+    live lookup). ``accepted`` names objects the server took exactly as written before.
+    """
     declared = {m.name for m in manifests if m.kind == "Namespace" and m.group == ""}
+    absent: set[str] = set()
     problems: list[Problem] = []
     gate = asyncio.Semaphore(concurrency)
 
@@ -37,6 +42,8 @@ async def server_dry_run(
         if accepted(manifest):
             return
         async with gate:
+            if (manifest.namespace or applier.default_namespace) in absent:
+                return
             try:
                 await applier.apply(manifest, manifest.obj, dry_run=True)
             except UnknownKind as exc:
@@ -44,13 +51,14 @@ async def server_dry_run(
                     problems.append(Problem(manifest.path, manifest.line, str(exc)))
             except ApiError as exc:
                 missing = _MISSING_NAMESPACE.search(exc.message)
-                if not (exc.not_found and missing and missing.group(1) in declared):
+                if exc.not_found and missing and missing.group(1) in declared:
+                    absent.add(missing.group(1))
+                else:
                     problems.append(
                         Problem(manifest.path, manifest.line, f"server dry-run: {exc.message}")
                     )
 
-    for stage in staged(manifests):
-        await asyncio.gather(*(check(m) for m in stage))
+    await asyncio.gather(*(check(m) for stage in staged(manifests) for m in stage))
     return sorted(problems)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,7 +26,10 @@ def ensure_cluster() -> str:
     given = os.environ.get("RELOADER_TEST_KUBECONFIG")
     if given:
         return given
-    result = subprocess.run([str(REPO / "hack" / "local-cluster"), "up"], check=False)
+    # Its progress goes to stderr: stdout is for what the caller prints (bench figures).
+    result = subprocess.run(
+        [str(REPO / "hack" / "local-cluster"), "up"], check=False, stdout=sys.stderr
+    )
     if result.returncode != 0:
         raise RuntimeError(
             "hack/local-cluster up failed (its output is above); integration tests need a real "

@@ -216,6 +216,7 @@ def _gitops_flags(flag: Flag) -> None:
     flag("git-username", help="https user name for the token (default x-access-token)")
     flag("git-ssh-key-file", help="private key for ssh remotes")
     flag("git-known-hosts-file", help="known_hosts for ssh remotes (strict host key checking)")
+    flag("git-ca-file", help="CA bundle that https remotes' certificates chain to (PEM)")
     flag("git-workdir", default="/tmp/reloader-gitops", help="where checkouts are kept")
     flag(
         "webhook-bind-address",
@@ -283,6 +284,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         git_username=args.git_username,
         git_ssh_key_file=args.git_ssh_key_file,
         git_known_hosts_file=args.git_known_hosts_file,
+        git_ca_file=args.git_ca_file,
         git_workdir=args.git_workdir,
         webhook_bind_address=args.webhook_bind_address,
         webhook_secret=_webhook_secret(args),

@@ -45,6 +45,7 @@ def sync_settings(settings: Settings) -> SyncSettings:
             username=settings.git_username,
             ssh_key_file=settings.git_ssh_key_file,
             known_hosts_file=settings.git_known_hosts_file,
+            ca_file=settings.git_ca_file,
         ),
     )
 

@@ -57,6 +57,7 @@ class Settings:
     git_username: str | None = None
     git_ssh_key_file: str | None = None
     git_known_hosts_file: str | None = None
+    git_ca_file: str | None = None
     git_workdir: str = "/tmp/reloader-gitops"
     webhook_bind_address: str = "0"
     webhook_secret: str | None = None

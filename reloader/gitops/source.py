@@ -8,9 +8,10 @@ applied.
 
 Credentials never reach argv or logs: an https token is handed to git by an askpass script
 that reads it from a file or from the environment of the git process only; an ssh key and
-known_hosts file go through ``GIT_SSH_COMMAND`` with strict host key checking. ``HOME`` is
-a private directory and prompts are off, so a missing credential fails fast instead of
-hanging on a terminal that is not there.
+known_hosts file go through ``GIT_SSH_COMMAND`` with strict host key checking (the key is
+used from a private copy: ssh ignores a key that others may read, which is how a Secret
+volume mounts it by default). ``HOME`` is a private directory and prompts are off, so a
+missing credential fails fast instead of hanging on a terminal that is not there.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SHA = re.compile(r"[0-9a-f]{40}")
+_BOILERPLATE = {  # what git adds after any ssh failure; the cause is on the lines before
+    "Please make sure you have the correct access rights",
+    "and the repository exists.",
+}
 ASKPASS = """#!/bin/sh
 case "$1" in
   Username*) printf '%s\\n' "${RELOADER_GIT_USERNAME:-x-access-token}" ;;
@@ -44,6 +49,7 @@ class Credentials:
     username: str | None = None
     ssh_key_file: str | None = None
     known_hosts_file: str | None = None
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,14 +94,27 @@ class GitSource:
             env["RELOADER_GIT_TOKEN_FILE"] = creds.token_file
         if creds.username:
             env["RELOADER_GIT_USERNAME"] = creds.username
+        if creds.ca_file:
+            env["GIT_SSL_CAINFO"] = creds.ca_file
         ssh = ["ssh", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"]
         if creds.ssh_key_file:
-            ssh += ["-i", creds.ssh_key_file]
+            ssh += ["-i", str(self._private_key(creds.ssh_key_file, home))]
         if creds.known_hosts_file:
             ssh += ["-o", f"UserKnownHostsFile={creds.known_hosts_file}"]
             ssh += ["-o", "StrictHostKeyChecking=yes"]
         env["GIT_SSH_COMMAND"] = shlex.join(ssh)
         return env
+
+    @staticmethod
+    def _private_key(source: str, home: Path) -> Path:
+        """A copy of the key only we may read, refreshed when the mounted key is rotated."""
+        key = Path(source).read_bytes()
+        copy = home / "ssh-key"
+        if not copy.exists() or copy.read_bytes() != key:
+            fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(key)
+        return copy
 
     def _askpass(self) -> Path:
         script = self.workdir / "askpass.sh"
@@ -122,8 +141,9 @@ class GitSource:
             await proc.wait()
             raise GitError(f"git {args[0]} timed out after {self.timeout:.0f}s") from None
         if proc.returncode != 0:
-            message = err.decode(errors="replace").strip().splitlines()
-            raise GitError(f"git {args[0]} failed: {' / '.join(message[-3:]) or proc.returncode}")
+            said = [line.strip() for line in err.decode(errors="replace").splitlines()]
+            cause = [line for line in said if line and line not in _BOILERPLATE]
+            raise GitError(f"git {args[0]} failed: {' / '.join(cause[-3:]) or proc.returncode}")
         return out.decode(errors="replace")
 
     async def _ensure_repo(self) -> None:

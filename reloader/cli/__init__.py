@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -24,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             logs.configure(fmt=settings.log_format, level=settings.log_level)
         except ValueError as exc:
             parser.error(str(exc))
+        # `kill -USR1` prints every thread's stack, even when the event loop is stuck.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         return asyncio.run(run_controller(settings))
     if args.command == "validate":
         return asyncio.run(run_validate(args))

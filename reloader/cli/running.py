@@ -7,6 +7,7 @@ import contextlib
 import secrets
 import signal
 import socket
+import sys
 from pathlib import Path
 
 from reloader import __version__
@@ -50,6 +51,15 @@ def sync_settings(settings: Settings) -> SyncSettings:
     )
 
 
+def _print_tasks() -> None:
+    """``kill -USR2``: every asyncio task's stack on stderr, for a process that will not stop
+    or has stopped making progress (``kill -USR1`` prints every thread's)."""
+    for task in asyncio.all_tasks():
+        print(f"--- {task!r}", file=sys.stderr)
+        task.print_stack(file=sys.stderr)
+    sys.stderr.flush()
+
+
 async def run_controller(settings: Settings) -> int:
     """Serve probes and metrics and run the controller until SIGTERM or SIGINT."""
     log = logs.get_logger("main")
@@ -57,6 +67,7 @@ async def run_controller(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR2, _print_tasks)
 
     configuration = await load_configuration(settings.kubeconfig, settings.context)
     servers = Servers()

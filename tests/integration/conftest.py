@@ -7,6 +7,7 @@ import re
 import secrets
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,14 @@ from kubernetes_asyncio.client import Configuration
 
 from reloader.kube.clients import connect, load_configuration
 from reloader.kube.rest import ApiError, Rest
-from tests.integration.cluster import ensure_cluster
+from tests.integration.cluster import ensure_cluster, eventually
 from tests.integration.controller import ReloaderProcess
+
+
+async def _dumped(proc: ReloaderProcess) -> bool:
+    """Whether the threads' stacks (faulthandler's) and the tasks' are in the log."""
+    log = proc.log_path.read_text()
+    return "most recent call first" in log and "--- <Task" in log
 
 
 @pytest.fixture(scope="session")
@@ -81,8 +88,13 @@ async def start_reloader(
         for proc in started:
             try:
                 await proc.stop()
-            except TimeoutError:  # never leave a process behind; say so in the log shown
-                print("--- reloader did not stop within 15 s of SIGTERM; killed ---")
+            except TimeoutError:  # never leave a process behind; say why in the log shown
+                print("--- reloader did not stop within 15 s of SIGTERM; stacks, then killed ---")
+                with contextlib.suppress(ProcessLookupError):
+                    proc.signal(signal.SIGUSR2)  # its asyncio tasks
+                    proc.signal(signal.SIGUSR1)  # its threads
+                with contextlib.suppress(AssertionError):
+                    await eventually(partial(_dumped, proc), within=5, what="the stacks in the log")
                 with contextlib.suppress(ProcessLookupError, TimeoutError):
                     await proc.stop(signal.SIGKILL)
             except ProcessLookupError:

@@ -23,7 +23,14 @@ async def run_validate(args: argparse.Namespace) -> int:
         configuration = await load_configuration(args.kubeconfig, args.context)
         async with connect(configuration) as rest:
             applier = Applier(rest, default_namespace=args.default_namespace)
-            problems = await server_dry_run(applier, manifests)
+            dry = await server_dry_run(applier, manifests)
+            problems = dry.problems
+            if dry.deferred:
+                print(
+                    f"{len(dry.deferred)} object(s) not dry-run: their namespace or CRD is "
+                    "created by these manifests (the loop dry-runs them once it exists)",
+                    file=sys.stderr,
+                )
     for problem in problems:
         print(problem)
     if problems:

@@ -25,7 +25,7 @@ import xxhash
 
 from reloader.core.hashing import Hasher
 from reloader.core.manifests import Manifest, Problem
-from reloader.core.ordering import staged
+from reloader.core.ordering import Stage, stage_of, staged
 from reloader.core.references import Kind
 from reloader.gitops import state as states
 from reloader.gitops.applying import Applier, UnknownKind, comparable
@@ -117,9 +117,10 @@ def _name(manifest: Manifest) -> str:
 
 
 class RevisionRefused(Exception):
-    def __init__(self, problems: Sequence[Problem | str]) -> None:
+    def __init__(self, problems: Sequence[Problem | str], reason: str = "PruneRefused") -> None:
         super().__init__(f"{len(problems)} problem(s)")
         self.problems = [str(p) for p in problems]
+        self.reason = reason
 
 
 class Syncer:
@@ -195,22 +196,24 @@ class Syncer:
         else:
             tree = await self.source.checkout(sha)
             manifests, problems = await read_tree(tree, self.settings.path)
+        deferred: list[Manifest] = []
         if not problems and fresh:  # a revision already applied was validated then
-            problems = await server_dry_run(
+            dry = await server_dry_run(
                 self.applier,
                 manifests,
                 concurrency=self.settings.concurrency,
                 accepted=lambda m: self._accepted.get(_identity(m)) == m.digest,
             )
+            problems, deferred = dry.problems, dry.deferred
         if problems:
             GITOPS_SYNCS.labels("failed").inc()
             await self._failed(commit, problems, reason="RevisionInvalid")
             return None
         try:
-            report = await self._apply(manifests, fresh=fresh)
+            report = await self._apply(manifests, fresh=fresh, deferred=deferred)
         except RevisionRefused as refused:
             GITOPS_SYNCS.labels("failed").inc()
-            await self._failed(commit, refused.problems, reason="PruneRefused")
+            await self._failed(commit, refused.problems, reason=refused.reason)
             return None
         self._parsed = (sha, list(manifests))
         await self._succeeded(commit, report, fresh=fresh, seconds=time.monotonic() - started)
@@ -235,7 +238,9 @@ class Syncer:
                 return None
             raise
 
-    async def _apply(self, manifests: Sequence[Manifest], *, fresh: bool) -> Report:
+    async def _apply(
+        self, manifests: Sequence[Manifest], *, fresh: bool, deferred: Sequence[Manifest] = ()
+    ) -> Report:
         inventory = set(self.state.inventory)
         paths = {id(m): await self._path(m, manifests) for m in manifests}
         wanted = set(paths.values())
@@ -273,12 +278,32 @@ class Syncer:
         for stage in staged(manifests):
             await asyncio.gather(*(one(m) for m in stage))
             await self._wait_established([m for m in stage if m.kind == "CustomResourceDefinition"])
+            if deferred and stage_of(stage[0]) == Stage.NAMESPACES_AND_CRDS:
+                created = {paths[id(m)] for m in stage}
+                await self._dry_run_deferred(deferred, created=created, inventory=inventory)
         if doomed:
             await self._prune(doomed, report)
         # Objects removed from git but not pruned (prune off, or opted out) stay in the
         # inventory: they are still ours, and turning prune on later removes them.
         self.state.inventory = sorted(wanted | (inventory - set(report.pruned)))
         return report
+
+    async def _dry_run_deferred(
+        self, deferred: Sequence[Manifest], *, created: set[str], inventory: set[str]
+    ) -> None:
+        """Dry-run the objects that had to wait for this revision's Namespaces and CRDs.
+
+        Nothing else of the revision has been applied yet: if any is refused, the revision
+        is, and only the namespaces and CRDs stay (tracked in the inventory, so a later
+        revision without them prunes them)."""
+        dry = await server_dry_run(self.applier, deferred, concurrency=self.settings.concurrency)
+        if dry.problems:
+            self.state.inventory = sorted(inventory | created)
+            log.warning(
+                "objects refused once their namespace or CRD existed; those stay",
+                created=sorted(created),
+            )
+            raise RevisionRefused(dry.problems, reason="RevisionInvalid")
 
     async def _path(self, manifest: Manifest, manifests: Sequence[Manifest]) -> str:
         """The object's REST path; for a kind whose CRD this same revision brings (and the

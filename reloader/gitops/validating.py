@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from reloader.core.manifests import Manifest, Problem
 from reloader.core.ordering import staged
@@ -19,23 +20,31 @@ from reloader.kube.rest import ApiError
 _MISSING_NAMESPACE = re.compile(r'namespaces "([^"]+)" not found')
 
 
+@dataclass
+class DryRun:
+    problems: list[Problem] = field(default_factory=list)
+    deferred: list[Manifest] = field(default_factory=list)
+    """Objects that cannot be dry-run before the revision's own Namespace or CRD exists."""
+
+
 async def server_dry_run(
     applier: Applier,
     manifests: Sequence[Manifest],
     *,
     concurrency: int = 32,
     accepted: Callable[[Manifest], bool] = lambda _: False,
-) -> list[Problem]:
+) -> DryRun:
     """Dry-run every object, a few at a time (dry runs persist nothing, so no stage order).
 
-    An object in a namespace that the revision itself creates cannot be dry-run before that
-    namespace exists: it is let through, and once the server has said the namespace is
-    missing, the rest of its objects are not sent (each such answer costs the server a
-    live lookup). ``accepted`` names objects the server took exactly as written before.
+    An object in a namespace that the revision itself creates, or of a kind whose CRD it
+    brings, cannot be dry-run before that exists: it is deferred, and once the server has
+    said a namespace is missing, the rest of its objects are not sent (each such answer costs
+    the server a live lookup). ``accepted`` names objects the server took exactly as written
+    before.
     """
     declared = {m.name for m in manifests if m.kind == "Namespace" and m.group == ""}
     absent: set[str] = set()
-    problems: list[Problem] = []
+    result = DryRun()
     gate = asyncio.Semaphore(concurrency)
 
     async def check(manifest: Manifest) -> None:
@@ -43,23 +52,28 @@ async def server_dry_run(
             return
         async with gate:
             if (manifest.namespace or applier.default_namespace) in absent:
+                result.deferred.append(manifest)
                 return
             try:
                 await applier.apply(manifest, manifest.obj, dry_run=True)
             except UnknownKind as exc:
-                if not _crd_in(manifests, manifest):
-                    problems.append(Problem(manifest.path, manifest.line, str(exc)))
+                if _crd_in(manifests, manifest):
+                    result.deferred.append(manifest)
+                else:
+                    result.problems.append(Problem(manifest.path, manifest.line, str(exc)))
             except ApiError as exc:
                 missing = _MISSING_NAMESPACE.search(exc.message)
                 if exc.not_found and missing and missing.group(1) in declared:
                     absent.add(missing.group(1))
+                    result.deferred.append(manifest)
                 else:
-                    problems.append(
+                    result.problems.append(
                         Problem(manifest.path, manifest.line, f"server dry-run: {exc.message}")
                     )
 
     await asyncio.gather(*(check(m) for stage in staged(manifests) for m in stage))
-    return sorted(problems)
+    result.problems.sort()
+    return result
 
 
 def _crd_in(manifests: Sequence[Manifest], manifest: Manifest) -> bool:

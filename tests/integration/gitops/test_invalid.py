@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 
 import pytest
 
-from reloader.kube.rest import Rest
-from tests.integration.cluster import configmap, eventually, stays
+from reloader.kube.rest import ApiError, Rest
+from tests.integration.cluster import configmap, deployment, eventually, stays
 from tests.integration.controller import ReloaderProcess
 from tests.integration.gitops.conftest import StartLoop
 from tests.integration.gitops.support import (
     FAILED,
     GitRepo,
+    applied_sha,
     data_of,
     event_with,
     exists,
+    get_or_none,
     is_applied,
     reloader_status,
 )
@@ -117,3 +120,47 @@ async def test_commit_fixing_a_broken_revision_is_applied_and_clears_the_errors(
     code, out = await reloader_status(kubeconfig, namespace)
     assert code == 0, out
     assert fixed[:12] in out
+
+
+async def test_objects_in_a_namespace_the_revision_creates_are_dry_run_before_they_apply(
+    rest: Rest, namespace: str, repo: GitRepo, start_loop: StartLoop
+) -> None:
+    """They cannot be dry-run before their namespace exists: the loop creates the namespace,
+    then dry-runs them, and refuses the revision there if one is invalid."""
+    created = f"{namespace}-new"
+    cfg = configmap("cfg", {"v": "1"})
+    cfg["metadata"]["namespace"] = created
+    app = deployment("app", replicas=-1)  # only the server knows this is invalid
+    app["metadata"]["namespace"] = created
+    try:
+        repo.put(
+            "ns.yaml", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": created}}
+        )
+        repo.put("app/cfg.yaml", cfg)
+        repo.put("app/deploy.yaml", app)
+        broken = repo.commit("a new namespace with an invalid Deployment")
+        await start_loop()
+
+        event = await eventually(
+            partial(event_with, rest, namespace, "RevisionInvalid", "app/deploy.yaml:1:"),
+            within=15,
+            what="a RevisionInvalid Event naming app/deploy.yaml:1",
+        )
+        assert "spec.replicas" in event["message"], event["message"]
+        assert broken[:12] in event["message"]
+        assert await get_or_none(rest, f"/api/v1/namespaces/{created}") is not None
+        assert not await exists(rest, created, "ConfigMap", "cfg"), "applied before validated"
+        assert not await exists(rest, created, "Deployment", "app")
+        assert await applied_sha(rest, namespace) is None
+
+        app["spec"]["replicas"] = 1
+        repo.put("app/deploy.yaml", app)
+        fixed = repo.commit("fix the replicas")
+        await eventually(
+            partial(is_applied, rest, namespace, fixed), within=15, what="the fix applied"
+        )
+        assert await exists(rest, created, "ConfigMap", "cfg")
+        assert await exists(rest, created, "Deployment", "app")
+    finally:
+        with contextlib.suppress(ApiError):
+            await rest.request("DELETE", f"/api/v1/namespaces/{created}")

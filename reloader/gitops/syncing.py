@@ -49,6 +49,7 @@ from reloader.telemetry.metrics import (
 log = get_logger("gitops")
 PRUNE_OPT_OUT = ("reloader.dev/prune", "kustomize.toolkit.fluxcd.io/prune")
 DriftMode = Literal["correct", "detect"]
+LOG_NAMES = 100
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,27 @@ def _identity(manifest: Manifest) -> tuple[str, ...]:
 def _name(manifest: Manifest) -> str:
     ns = f"{manifest.namespace}/" if manifest.namespace else ""
     return f"{manifest.kind}/{ns}{manifest.name}"
+
+
+def log_synced(fields: dict[str, object]) -> None:
+    """One "synced" line; with more than ``LOG_NAMES`` objects, those go on "synced
+    objects" lines of that many each, as one log line must stay short enough for log
+    pipelines (the container runtime splits lines at 16 KiB) and the audit trail whole."""
+    lists = {k: v for k, v in fields.items() if isinstance(v, list)}
+    counts = {k: len(v) for k, v in lists.items()}
+    if sum(counts.values()) <= LOG_NAMES:
+        log.info("synced", **fields, counts=counts)
+        return
+    short = {k: v for k, v in fields.items() if k not in lists}
+    log.info("synced", **short, counts=counts, objects_listed_below=True)
+    for action, names in lists.items():
+        for start in range(0, len(names), LOG_NAMES):
+            log.info(
+                "synced objects",
+                revision=fields["revision"],
+                action=action,
+                objects=names[start : start + LOG_NAMES],
+            )
 
 
 class RevisionRefused(Exception):
@@ -509,7 +531,7 @@ class Syncer:
         if fresh or report.writes or report.drifted or self._state_object is None:
             await self._save()
         if fresh or report.writes:
-            log.info("synced", **fields)
+            log_synced(fields)
             summary = (
                 f"revision {commit.sha[:12]} ({commit.subject!r} by {commit.author}): "
                 f"{len(report.created)} created, {len(report.changed)} changed, "

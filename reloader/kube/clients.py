@@ -71,7 +71,14 @@ def _read_environment_once(api: ApiClient) -> None:
 
 @asynccontextmanager
 async def connect(configuration: Configuration) -> AsyncIterator[Rest]:
-    """An authenticated JSON client; its connections are closed on exit."""
+    """An authenticated JSON client; its connections are closed on exit.
+
+    Its pool has no connection limit (the library's is 100): over HTTP/1.1 every watch holds
+    a connection for good, six per watched namespace, so a limit would leave a reloader
+    scoped to 17 namespaces with requests, lease renewals included, waiting forever for one.
+    Concurrency is bounded where requests are made (workers, ``--apply-concurrency``).
+    """
+    configuration.connection_pool_maxsize = 0  # aiohttp: 0 is no limit
     api = ApiClient(configuration=configuration)
     _read_environment_once(api)
     try:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 
 from reloader.core.references import Kind
-from reloader.kube.rest import Rest
+from reloader.kube.rest import ApiError, Rest
 from tests.integration.cluster import (
     create_opted_in_app,
     eventually,
@@ -58,6 +59,35 @@ async def test_namespace_selector_follows_namespace_labels(
     await eventually(forgotten, within=15, what="the deselected namespace to be forgotten")
     await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "4"}})
     await expect_revisions(rest, namespace, "Deployment", "web", 2, hold=2.0)
+
+
+async def test_many_selected_namespaces_each_hold_watches_and_all_are_served(
+    rest: Rest, namespace: str, start_reloader: StartReloader
+) -> None:
+    """Six watches per namespace, each holding an HTTP/1.1 connection: 25 namespaces need 150,
+    more than the client library's default pool of 100, which left the rest waiting forever."""
+    tag = namespace[-6:]
+    others = [f"{namespace}-{i}" for i in range(24)]
+    try:
+        for other in others:
+            await rest.request(
+                "POST",
+                "/api/v1/namespaces",
+                body={"metadata": {"name": other, "labels": {"reloader-test/selected": tag}}},
+            )
+        await create_opted_in_app(rest, namespace)
+        await _label_namespace(rest, namespace, tag)
+        controller = await start_reloader(
+            "--namespace-selector", f"reloader-test/selected={tag}", scoped=False
+        )  # ready: every namespace's initial lists are in
+        assert len([line for line in controller.logs() if line.get("event") == "watching"]) == 25
+        await eventually(lambda: _record(rest, namespace), within=15, what="the first record")
+        await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "2"}})
+        await expect_revisions(rest, namespace, "Deployment", "web", 2)
+    finally:
+        for other in others:
+            with contextlib.suppress(ApiError):
+                await rest.request("DELETE", f"/api/v1/namespaces/{other}")
 
 
 async def test_debounce_window_survives_a_controller_restart(

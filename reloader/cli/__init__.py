@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import faulthandler
 import os
+import resource
 import signal
 import sys
 from collections.abc import Sequence
@@ -15,6 +17,15 @@ from reloader.cli.running import run_controller
 from reloader.telemetry import logging as logs
 
 __all__ = ["build_parser", "main", "settings_from"]
+
+
+def _raise_open_files_limit() -> None:
+    """Each watch holds a connection (six per watched namespace): lift the soft limit on open
+    files (often 1,024) to the hard one, as Go programs such as kube-controller-manager do."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(exc))
         # `kill -USR1` prints every thread's stack, even when the event loop is stuck.
         faulthandler.register(signal.SIGUSR1, all_threads=True)
+        _raise_open_files_limit()
         return asyncio.run(run_controller(settings))
     if args.command == "validate":
         return asyncio.run(run_validate(args))

@@ -109,8 +109,9 @@ async def test_server_dry_run_finds_what_only_the_server_knows(
         f"metadata:\n  name: w\n  namespace: {namespace}\n",
     )
     env_kubeconfig = ("--kubeconfig", kubeconfig)
-    code, out, _ = await validate(tmp_path, "--server-dry-run", *env_kubeconfig)
+    code, out, err = await validate(tmp_path, "--server-dry-run", *env_kubeconfig)
     assert code == 1
+    assert "1 object(s) not dry-run: their namespace or CRD is created" in err, err
     lines = out.splitlines()
     assert len(lines) == 2, out
     assert lines[0].startswith("deploy.yaml:1: server dry-run:")

@@ -92,19 +92,28 @@ def _digest(obj: JSONDict) -> str:
     return xxhash.xxh3_64_hexdigest(json.dumps(obj, sort_keys=True).encode())
 
 
-def _version(live: JSONDict | None) -> str | None:
+def _version(live: JSONDict | None, body: JSONDict) -> str | None:
     """What must not move for a verified object to still be as git wants it.
 
-    For kinds with a spec generation, that generation plus the metadata: a controller's
-    status update (which changes the resourceVersion, as kube-controller-manager does right
-    after every Deployment write) is not drift. Other kinds: the resourceVersion.
+    For kinds with a spec generation: that generation, plus the metadata that ``body`` sets
+    (its labels and annotations, by key, and any other metadata field it names). A
+    controller's status update, or an annotation another manager adds (kube-controller-manager
+    marks each Deployment's revision), is not drift: applying ``body`` would leave it as it
+    is. Other kinds: the resourceVersion.
     """
     if live is None:
         return None
     meta = live.get("metadata") or {}
     if "generation" not in meta:
         return meta.get("resourceVersion")
-    kept = {k: v for k, v in meta.items() if k not in ("managedFields", "resourceVersion")}
+    ours = body.get("metadata") or {}
+    kept: dict[str, object] = {}
+    for key, value in ours.items():
+        if key in ("labels", "annotations") and isinstance(value, dict):
+            theirs = meta.get(key) or {}
+            kept[key] = {k: theirs.get(k) for k in value}
+        elif key not in ("name", "namespace"):
+            kept[key] = meta.get(key)
     return f"{meta['generation']}:{_digest(kept)}"
 
 
@@ -387,7 +396,7 @@ class Syncer:
         which is what makes an idle cycle cheap.
         """
         digest = manifest.digest if body is manifest.obj else _digest(body)
-        version = _version(live)
+        version = _version(live, body)
         if live is not None and self._verified.get(path) == (digest, version):
             self._accepted[_identity(manifest)] = manifest.digest
             report.unchanged += 1
@@ -405,7 +414,7 @@ class Syncer:
             if self.settings.drift == "detect":
                 return
         result = await self.applier.apply(manifest, body, dry_run=False)
-        self._verified[path] = (digest, _version(result))
+        self._verified[path] = (digest, _version(result, body))
         self._accepted[_identity(manifest)] = manifest.digest
         if not fresh:
             report.corrected.append(name)

@@ -3,6 +3,7 @@ the reloader's own pod-template hash is not drift."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 from reloader.core.references import Kind
@@ -129,3 +130,36 @@ async def test_detect_mode_reports_a_deleted_object_without_recreating_it(
     code, out = await reloader_status(kubeconfig, namespace)
     assert code == 1, out
     assert "ConfigMap/cfg" in out
+
+
+async def test_a_label_git_sets_is_restored_and_one_it_does_not_set_is_left_alone(
+    rest: Rest, namespace: str, repo: GitRepo, start_loop: StartLoop
+) -> None:
+    web = deployment("web", replicas=1)
+    web["metadata"]["labels"] = {"tier": "web"}
+    repo.put("web.yaml", web)
+    sha = repo.commit("first")
+    loop = await start_loop()
+    await eventually(partial(is_applied, rest, namespace, sha), within=10, what="first applied")
+
+    async def labels() -> dict[str, str]:
+        obj = await get_or_none(rest, path_of("Deployment", namespace, "web"))
+        assert obj is not None
+        return dict(obj["metadata"].get("labels") or {})
+
+    # Not git's: applying git's manifest would keep it, so it is not drift.
+    await merge_patch(rest, namespace, "Deployment", "web", {"metadata": {"labels": {"o": "b"}}})
+    await stays(
+        lambda: _has(labels, {"tier": "web", "o": "b"}), for_=2.0, what="the extra label kept"
+    )
+    assert await loop.metric("reloader_gitops_objects_total", action="corrected") == 0
+
+    await merge_patch(rest, namespace, "Deployment", "web", {"metadata": {"labels": {"tier": "x"}}})
+    await eventually(
+        lambda: _has(labels, {"tier": "web", "o": "b"}), within=5, what="git's label restored"
+    )
+    assert await loop.metric("reloader_gitops_objects_total", action="corrected") == 1
+
+
+async def _has(labels: Callable[[], Awaitable[dict[str, str]]], expected: dict[str, str]) -> bool:
+    return await labels() == expected

@@ -208,6 +208,23 @@ async def wait_changed(
     raise SystemExit("the commit was not applied in time")
 
 
+async def settle(rest: Rest, namespace: str, within: float = 120) -> None:
+    """Until kube-controller-manager has caught up with every Deployment in ``namespace``: a
+    timed phase must not pay for the reconciling that the phase before it started."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        listing = await rest.get(f"/apis/apps/v1/namespaces/{namespace}/deployments")
+        behind = [
+            d
+            for d in listing["items"]
+            if (d.get("status") or {}).get("observedGeneration") != d["metadata"]["generation"]
+        ]
+        if not behind:
+            return
+        await asyncio.sleep(0.2)
+    raise SystemExit(f"the Deployments in {namespace} did not settle in {within}s")
+
+
 async def delete_namespace(rest: Rest, namespace: str) -> None:
     try:
         await rest.request("DELETE", f"/api/v1/namespaces/{namespace}")
@@ -280,11 +297,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         (kdir / "objects.yaml").write_text(dump(manifests("bench-kubectl", n, 0)[1:]))
         k_first = kubectl_apply(kubeconfig, kdir)
+        await settle(rest, "bench-kubectl")
         before = await versions(rest, "bench-kubectl")
         k_noop = kubectl_apply(kubeconfig, kdir)
         k_noop_writes = moved(before, await versions(rest, "bench-kubectl"))
         (kdir / "objects.yaml").write_text(dump(manifests("bench-kubectl", n, 1, 10)[1:]))
         k_commit = kubectl_apply(kubeconfig, kdir)
+        await settle(rest, "bench-kubectl")
         say(
             f"kubectl: first {k_first:.2f}s, no-op {k_noop:.2f}s ({k_noop_writes} writes), "
             f"10 changed {k_commit:.2f}s"
@@ -338,6 +357,7 @@ async def measure_loop(
     """First sync, two no-op cycles (and the loop's writes in them), a 10-object commit."""
     await proc.start(ready_within=600)
     r_first = await wait_synced(proc, 1, within=600)
+    await settle(rest, "bench-gitops")
     await post_webhook(port)
     r_noop = await wait_synced(proc, 2, within=120)
     writes_before = await loop_writes(proc)

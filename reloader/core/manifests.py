@@ -163,6 +163,8 @@ for _tag, _constructor in (("map", _map), ("timestamp", _string), ("value", _str
 def _anchor_lines(text: str) -> dict[int, int]:
     """The line of the first anchor or alias of each document (by index) that has one."""
     found: dict[int, int] = {}
+    if "&" not in text and "*" not in text:  # neither can be written without these
+        return found
     document = -1
     with contextlib.suppress(yaml.YAMLError):  # the loading pass reports the same error
         for event in yaml.parse(text, Loader=_BaseLoader):

@@ -92,7 +92,12 @@ class Manifest:
     @cached_property
     def digest(self) -> str:
         """Of the object as written: equal digests, the same object (keys in any order)."""
-        return xxhash.xxh3_64_hexdigest(json.dumps(self.obj, sort_keys=True).encode())
+        return digest_of(self.obj)
+
+
+def digest_of(obj: Any) -> str:
+    """xxh3 of canonical JSON: equal for equal objects whatever their keys' order."""
+    return xxhash.xxh3_64_hexdigest(json.dumps(obj, sort_keys=True).encode())
 
 
 @dataclass(frozen=True, order=True)

@@ -9,6 +9,7 @@ is applied, and how "is the live object already as git wants it" is answered wit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,20 @@ class Discovery:
         return known[kind]
 
 
+def crd_for(manifests: Sequence[Manifest], manifest: Manifest) -> Manifest | None:
+    """The CustomResourceDefinition among ``manifests`` that serves ``manifest``'s kind."""
+    for crd in manifests:
+        if crd.kind != "CustomResourceDefinition":
+            continue
+        spec = crd.obj.get("spec") or {}
+        if (
+            spec.get("group") == manifest.group
+            and (spec.get("names") or {}).get("kind") == manifest.kind
+        ):
+            return crd
+    return None
+
+
 def comparable(obj: JSONDict) -> JSONDict:
     """The object without what the server changes on every write (for "already applied?")."""
     # LIST items carry no apiVersion/kind; the object's path already fixes both.
@@ -101,11 +116,3 @@ class Applier:
             body=body,
             content_type=APPLY_PATCH,
         )
-
-    async def live(self, manifest: Manifest) -> JSONDict | None:
-        try:
-            return await self.rest.get(await self.item_path(manifest))
-        except ApiError as exc:
-            if exc.not_found:
-                return None
-            raise

@@ -12,10 +12,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from reloader.gitops.applying import APPLY_PATCH, FIELD_MANAGER
 from reloader.kube.rest import ApiError, JSONDict, Rest
 
 STATE_NAME = "reloader-gitops"
-FIELD_MANAGER = "reloader-gitops"
 
 
 @dataclass
@@ -82,12 +82,9 @@ async def ensure_namespace(rest: Rest, namespace: str) -> None:
 
 async def load(rest: Rest, namespace: str) -> tuple[State, JSONDict | None]:
     """The stored state (empty if none) and the ConfigMap it came from, for Events."""
-    try:
-        obj = await rest.get(_path(namespace))
-    except ApiError as exc:
-        if exc.not_found:
-            return State(), None
-        raise
+    obj = await rest.get_or_none(_path(namespace))
+    if obj is None:
+        return State(), None
     return State.from_data(obj.get("data") or {}), obj
 
 
@@ -107,5 +104,5 @@ async def save(rest: Rest, namespace: str, state: State) -> JSONDict:
         _path(namespace),
         query={"fieldManager": FIELD_MANAGER, "force": True},
         body=body,
-        content_type="application/apply-patch+yaml",
+        content_type=APPLY_PATCH,
     )

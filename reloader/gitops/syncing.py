@@ -13,7 +13,6 @@ revision renders nothing or would delete more than a set share of the inventory.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,19 +20,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-import xxhash
-
 from reloader.core.hashing import Hasher
-from reloader.core.manifests import Manifest, Problem
+from reloader.core.manifests import Manifest, Problem, digest_of
 from reloader.core.ordering import Stage, stage_of, staged
 from reloader.core.references import Kind
 from reloader.gitops import state as states
-from reloader.gitops.applying import Applier, UnknownKind, comparable
+from reloader.gitops.applying import Applier, UnknownKind, comparable, crd_for
 from reloader.gitops.reading import read_tree
 from reloader.gitops.source import Commit, Credentials, GitError, GitSource
 from reloader.gitops.stamping import stamp
 from reloader.gitops.validating import server_dry_run
 from reloader.kube.events import Recorder
+from reloader.kube.resources import CONFIGMAPS, SECRETS
 from reloader.kube.rest import ApiError, JSONDict, Rest
 from reloader.kube.watching import Backoff
 from reloader.telemetry.logging import get_logger
@@ -88,10 +86,6 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _digest(obj: JSONDict) -> str:
-    return xxhash.xxh3_64_hexdigest(json.dumps(obj, sort_keys=True).encode())
-
-
 def _version(live: JSONDict | None, body: JSONDict) -> str | None:
     """What must not move for a verified object to still be as git wants it.
 
@@ -114,7 +108,7 @@ def _version(live: JSONDict | None, body: JSONDict) -> str | None:
             kept[key] = {k: theirs.get(k) for k in value}
         elif key not in ("name", "namespace"):
             kept[key] = meta.get(key)
-    return f"{meta['generation']}:{_digest(kept)}"
+    return f"{meta['generation']}:{digest_of(kept)}"
 
 
 def _identity(manifest: Manifest) -> tuple[str, ...]:
@@ -261,13 +255,8 @@ class Syncer:
     # --- applying ---
 
     async def _fetch(self, kind: Kind, namespace: str, name: str) -> JSONDict | None:
-        plural = "configmaps" if kind is Kind.CONFIGMAP else "secrets"
-        try:
-            return await self.rest.get(f"/api/v1/namespaces/{namespace}/{plural}/{name}")
-        except ApiError as exc:
-            if exc.not_found:
-                return None
-            raise
+        resource = CONFIGMAPS if kind is Kind.CONFIGMAP else SECRETS
+        return await self.rest.get_or_none(resource.item(namespace, name))
 
     async def _apply(
         self, manifests: Sequence[Manifest], *, fresh: bool, deferred: Sequence[Manifest] = ()
@@ -342,20 +331,15 @@ class Syncer:
         try:
             return await self.applier.item_path(manifest)
         except UnknownKind:
-            for crd in manifests:
-                spec = crd.obj.get("spec") or {}
-                names_ = spec.get("names") or {}
-                if crd.kind != "CustomResourceDefinition" or names_.get("kind") != manifest.kind:
-                    continue
-                group, _, version = manifest.api_version.partition("/")
-                if spec.get("group") != group:
-                    continue
-                base = f"/apis/{group}/{version}"
-                if spec.get("scope") == "Namespaced":
-                    ns = manifest.namespace or self.settings.default_namespace
-                    base = f"{base}/namespaces/{ns}"
-                return f"{base}/{names_.get('plural')}/{manifest.name}"
-            raise
+            crd = crd_for(manifests, manifest)
+            if crd is None:
+                raise
+            spec = crd.obj.get("spec") or {}
+            base = f"/apis/{manifest.api_version}"
+            if spec.get("scope") == "Namespaced":
+                ns = manifest.namespace or self.settings.default_namespace
+                base = f"{base}/namespaces/{ns}"
+            return f"{base}/{(spec.get('names') or {}).get('plural')}/{manifest.name}"
 
     async def _live_objects(self, paths: Iterable[str]) -> dict[str, JSONDict]:
         """The live objects at ``paths``: one paged LIST per collection, not a GET per object."""
@@ -395,7 +379,7 @@ class Syncer:
         last found to agree: when neither moved, the object is in sync without any request,
         which is what makes an idle cycle cheap.
         """
-        digest = manifest.digest if body is manifest.obj else _digest(body)
+        digest = manifest.digest if body is manifest.obj else digest_of(body)
         version = _version(live, body)
         if live is not None and self._verified.get(path) == (digest, version):
             self._accepted[_identity(manifest)] = manifest.digest
@@ -443,13 +427,10 @@ class Syncer:
 
     async def _prune(self, doomed: Sequence[str], report: Report) -> None:
         for path in doomed:
-            try:
-                live = await self.rest.get(path)
-            except ApiError as exc:
-                if exc.not_found:
-                    report.pruned.append(path)  # already gone: drop it from the inventory
-                    continue
-                raise
+            live = await self.rest.get_or_none(path)
+            if live is None:
+                report.pruned.append(path)  # already gone: drop it from the inventory
+                continue
             annotations = (live.get("metadata") or {}).get("annotations") or {}
             if any(annotations.get(key) == "disabled" for key in PRUNE_OPT_OUT):
                 log.info("prune skipped: the object opts out", object=path)

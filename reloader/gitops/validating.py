@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from reloader.core.manifests import Manifest, Problem
 from reloader.core.ordering import staged
-from reloader.gitops.applying import Applier, UnknownKind
+from reloader.gitops.applying import Applier, UnknownKind, crd_for
 from reloader.kube.rest import ApiError
 
 _MISSING_NAMESPACE = re.compile(r'namespaces "([^"]+)" not found')
@@ -57,7 +57,7 @@ async def server_dry_run(
             try:
                 await applier.apply(manifest, manifest.obj, dry_run=True)
             except UnknownKind as exc:
-                if _crd_in(manifests, manifest):
+                if crd_for(manifests, manifest) is not None:
                     result.deferred.append(manifest)
                 else:
                     result.problems.append(Problem(manifest.path, manifest.line, str(exc)))
@@ -74,17 +74,3 @@ async def server_dry_run(
     await asyncio.gather(*(check(m) for stage in staged(manifests) for m in stage))
     result.problems.sort()
     return result
-
-
-def _crd_in(manifests: Sequence[Manifest], manifest: Manifest) -> bool:
-    """Whether the revision defines the CRD that serves ``manifest``'s kind."""
-    for crd in manifests:
-        if crd.kind != "CustomResourceDefinition":
-            continue
-        spec = crd.obj.get("spec") or {}
-        if (
-            spec.get("group") == manifest.group
-            and (spec.get("names") or {}).get("kind") == manifest.kind
-        ):
-            return True
-    return False

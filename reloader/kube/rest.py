@@ -120,6 +120,15 @@ class Rest:
     async def get(self, path: str, query: Query | None = None) -> JSONDict:
         return await self.request("GET", path, query=query)
 
+    async def get_or_none(self, path: str) -> JSONDict | None:
+        """The object at ``path``, or None when there is none (404)."""
+        try:
+            return await self.get(path)
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+
     async def stream(
         self, path: str, query: Query, *, limits: aiohttp.ClientTimeout
     ) -> AsyncIterator[JSONDict]:

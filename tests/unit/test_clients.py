@@ -55,7 +55,8 @@ async def test_a_client_looks_nothing_up_per_request_but_keeps_the_proxy() -> No
     assert rest_client.pool_manager.closed
 
 
-async def test_a_proxy_from_the_kubeconfig_wins() -> None:
+@pytest.mark.usefixtures("proxied")
+async def test_a_proxy_from_the_kubeconfig_wins_over_the_environment() -> None:
     configuration = Configuration(host="https://api.example.com:6443")
     configuration.proxy = "http://kubeconfig.proxy:8080"
     async with connect(configuration) as rest:

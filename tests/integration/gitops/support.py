@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from reloader.kube.rest import ApiError, JSONDict, Rest
+from reloader.kube.rest import JSONDict, Rest
 from tests.integration.cluster import REPO, container, deployment, path_of
 
 STATE = "reloader-gitops"
@@ -106,12 +106,9 @@ async def reloader_status(kubeconfig: str, namespace: str, *args: str) -> tuple[
 
 async def state(rest: Rest, namespace: str) -> dict[str, Any]:
     """The loop's status.json plus its inventory (empty when the loop has saved nothing yet)."""
-    try:
-        obj = await rest.get(path_of("ConfigMap", namespace, STATE))
-    except ApiError as exc:
-        if exc.not_found:
-            return {}
-        raise
+    obj = await rest.get_or_none(path_of("ConfigMap", namespace, STATE))
+    if obj is None:
+        return {}
     data = obj.get("data") or {}
     body: dict[str, Any] = json.loads(data.get("status.json") or "{}")
     body["inventory"] = json.loads(data.get("inventory.json") or "[]")
@@ -147,21 +144,12 @@ async def is_applied(rest: Rest, namespace: str, sha: str) -> bool:
     return await applied_sha(rest, namespace) == sha
 
 
-async def get_or_none(rest: Rest, path: str) -> JSONDict | None:
-    try:
-        return await rest.get(path)
-    except ApiError as exc:
-        if exc.not_found:
-            return None
-        raise
-
-
 async def exists(rest: Rest, namespace: str, kind: str, name: str) -> bool:
-    return await get_or_none(rest, path_of(kind, namespace, name)) is not None
+    return await rest.get_or_none(path_of(kind, namespace, name)) is not None
 
 
 async def data_of(rest: Rest, namespace: str, name: str) -> dict[str, str] | None:
-    obj = await get_or_none(rest, path_of("ConfigMap", namespace, name))
+    obj = await rest.get_or_none(path_of("ConfigMap", namespace, name))
     return None if obj is None else dict(obj.get("data") or {})
 
 

@@ -11,7 +11,7 @@ import pytest
 from reloader.kube.rest import ApiError, Rest
 from tests.integration.cluster import eventually
 from tests.integration.gitops.conftest import StartLoop
-from tests.integration.gitops.support import GitRepo, applied_sha, get_or_none
+from tests.integration.gitops.support import GitRepo, applied_sha
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ async def test_crd_and_its_objects_apply_in_one_revision(
     await start_loop()
 
     path = f"/apis/{group}/v1/namespaces/{namespace}/widgets/gizmo"
-    created = await eventually(partial(get_or_none, rest, path), within=30, what="the Widget")
+    created = await eventually(partial(rest.get_or_none, path), within=30, what="the Widget")
     assert created["spec"] == {"size": 3}
 
     async def applied() -> bool:

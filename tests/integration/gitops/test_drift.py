@@ -23,7 +23,6 @@ from tests.integration.gitops.support import (
     GitRepo,
     data_of,
     event_with,
-    get_or_none,
     is_applied,
     opted_in_deployment,
     reloader_status,
@@ -32,7 +31,7 @@ from tests.integration.rollouts import config_hash, expect_revisions, expected_h
 
 
 async def _replicas(rest: Rest, namespace: str, name: str) -> int | None:
-    obj = await get_or_none(rest, path_of("Deployment", namespace, name))
+    obj = await rest.get_or_none(path_of("Deployment", namespace, name))
     return None if obj is None else int(obj["spec"]["replicas"])
 
 
@@ -143,7 +142,7 @@ async def test_a_label_git_sets_is_restored_and_one_it_does_not_set_is_left_alon
     await eventually(partial(is_applied, rest, namespace, sha), within=10, what="first applied")
 
     async def labels() -> dict[str, str]:
-        obj = await get_or_none(rest, path_of("Deployment", namespace, "web"))
+        obj = await rest.get_or_none(path_of("Deployment", namespace, "web"))
         assert obj is not None
         return dict(obj["metadata"].get("labels") or {})
 

@@ -18,7 +18,6 @@ from tests.integration.gitops.support import (
     data_of,
     event_with,
     exists,
-    get_or_none,
     is_applied,
     reloader_status,
 )
@@ -148,7 +147,7 @@ async def test_objects_in_a_namespace_the_revision_creates_are_dry_run_before_th
         )
         assert "spec.replicas" in event["message"], event["message"]
         assert broken[:12] in event["message"]
-        assert await get_or_none(rest, f"/api/v1/namespaces/{created}") is not None
+        assert await rest.get_or_none(f"/api/v1/namespaces/{created}") is not None
         assert not await exists(rest, created, "ConfigMap", "cfg"), "applied before validated"
         assert not await exists(rest, created, "Deployment", "app")
         assert await applied_sha(rest, namespace) is None

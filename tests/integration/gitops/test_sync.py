@@ -12,7 +12,6 @@ from tests.integration.gitops.support import (
     GitRepo,
     data_of,
     event_with,
-    get_or_none,
     is_applied,
     opted_in_deployment,
     reloader_status,
@@ -40,7 +39,7 @@ async def test_first_sync_creates_every_object_and_status_shows_the_revision(
         f"/api/v1/namespaces/{namespace}/serviceaccounts/bot",
     ]
     for path in paths:
-        await eventually(partial(get_or_none, rest, path), within=10, what=f"{path} created")
+        await eventually(partial(rest.get_or_none, path), within=10, what=f"{path} created")
     assert sorted((await state(rest, namespace))["inventory"]) == sorted(paths)
 
     code, out = await reloader_status(kubeconfig, namespace)
@@ -63,7 +62,7 @@ async def test_new_commit_updates_the_changed_object_and_no_other(
     repo.commit("first")
     await start_loop()
     other = await eventually(
-        lambda: get_or_none(rest, path_of("ConfigMap", namespace, "other")),
+        lambda: rest.get_or_none(path_of("ConfigMap", namespace, "other")),
         within=10,
         what="the first revision applied",
     )
@@ -84,7 +83,7 @@ async def test_new_commit_updates_the_changed_object_and_no_other(
         what="a Synced Event for the commit",
     )
     assert "0 created, 1 changed, 0 pruned" in synced["message"], synced["message"]
-    now = await get_or_none(rest, path_of("ConfigMap", namespace, "other"))
+    now = await rest.get_or_none(path_of("ConfigMap", namespace, "other"))
     assert now is not None
     assert now["metadata"]["resourceVersion"] == other["metadata"]["resourceVersion"]
 

@@ -25,6 +25,12 @@ async def run_validate(args: argparse.Namespace) -> int:
             applier = Applier(rest, default_namespace=args.default_namespace)
             dry = await server_dry_run(applier, manifests)
             problems = dry.problems
+            if dry.pending:
+                print(
+                    f"{len(dry.pending)} object(s) wait for a CRD that is not served yet "
+                    "(they asked to: the loop applies them once it is)",
+                    file=sys.stderr,
+                )
             if dry.deferred:
                 print(
                     f"{len(dry.deferred)} object(s) not dry-run: their namespace or CRD is "
@@ -73,8 +79,16 @@ async def run_status(args: argparse.Namespace) -> int:
     sync = {True: "yes", False: "no (drift detected)", None: "not checked yet"}[state.in_sync]
     print(f"live matches git: {sync}" + ("" if applied_ok else " (for the last applied revision)"))
     print(f"objects managed: {len(state.inventory)}")
+    if state.history:
+        print(f"history:         {state.history}")
     for line in state.drift:
         print(f"  drifted: {line}")
+    for line in state.pending:
+        print(f"  pending (waits for its CRD): {line}")
+    for line in state.not_pruned:
+        print(f"  not pruned: {line}")
+    for line in state.warnings:
+        print(f"  warning: {line}")
     if state.errors:
         print(f"errors ({len(state.errors)}):")
         for error in state.errors:

@@ -42,3 +42,22 @@ REASON_RELOADED: Final = "Reloaded"
 REASON_RELOAD_FAILED: Final = "ReloadFailed"
 REASON_BAD_ANNOTATION: Final = "InvalidAnnotation"
 REASON_KEY_CHANGED: Final = "HashKeyChanged"
+
+# --- the GitOps loop: written on what it applies, read from git and from live objects ---
+#: Label on every object the loop applies; its value is the loop's state namespace. Prune
+#: deletes only live objects that carry it with our value (checked right before the DELETE),
+#: so a tampered inventory cannot point the loop at anything it did not apply.
+GITOPS_OWNER: Final = f"{DOMAIN}/gitops-owner"
+#: Annotation on objects that existed before git declared them: the loop took them over, and
+#: does not delete them when git drops them unless they carry ``PRUNE: "enabled"``.
+GITOPS_ADOPTED: Final = f"{DOMAIN}/adopted"
+#: ``disabled``: never prune this object; ``enabled``: an adopted object may be pruned.
+PRUNE: Final = f"{DOMAIN}/prune"
+FLUX_PRUNE: Final = "kustomize.toolkit.fluxcd.io/prune"
+#: ``"true"``: an immutable-field change is applied by deleting and creating the object.
+FORCE: Final = f"{DOMAIN}/force"
+FLUX_FORCE: Final = "kustomize.toolkit.fluxcd.io/force"
+#: ``"true"``: a custom resource whose CRD is not served yet waits (pending) instead of
+#: refusing the revision, and is applied once the CRD appears.
+SKIP_DRY_RUN_ON_MISSING: Final = f"{DOMAIN}/skip-dry-run-on-missing-resource"
+ARGO_SYNC_OPTIONS: Final = "argocd.argoproj.io/sync-options"

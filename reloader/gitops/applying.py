@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reloader.core.manifests import Manifest
+from reloader.gitops.inventory import ObjectKey
 from reloader.kube.rest import ApiError, JSONDict, Rest
 
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -26,6 +27,25 @@ class ResourceInfo:
     api: str
     plural: str
     namespaced: bool
+    kind: str = ""
+    verbs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a manifest goes: its REST path (of the version git names) and its identity."""
+
+    path: str
+    key: ObjectKey
+    version: str
+
+
+def version_of(api_version: str) -> str:
+    return api_version.rpartition("/")[2]
+
+
+def api_version_of(group: str, version: str) -> str:
+    return f"{group}/{version}" if group else version
 
 
 class UnknownKind(Exception):
@@ -51,9 +71,66 @@ class Discovery:
         for resource in listing.get("resources") or ():
             if "/" not in resource["name"]:  # skip subresources such as deployments/scale
                 kinds[resource["kind"]] = ResourceInfo(
-                    api, resource["name"], resource["namespaced"]
+                    api,
+                    resource["name"],
+                    resource["namespaced"],
+                    resource["kind"],
+                    tuple(resource.get("verbs") or ()),
                 )
         return kinds
+
+    async def kinds(self, api_version: str, *, fresh: bool = False) -> dict[str, ResourceInfo]:
+        if fresh or api_version not in self._cache:
+            self._cache[api_version] = await self._load(api_version)
+        return self._cache[api_version]
+
+    async def kind_of(self, group: str, version: str, plural: str) -> str | None:
+        """The kind served at ``plural`` in group/version (None when nothing is)."""
+        for info in (await self.kinds(api_version_of(group, version))).values():
+            if info.plural == plural:
+                return info.kind
+        return None
+
+    async def preferred_version(self, group: str) -> str | None:
+        if not group:
+            return "v1"
+        try:
+            found = await self.rest.get(f"/apis/{group}")
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+        version = (found.get("preferredVersion") or {}).get("version")
+        return version if isinstance(version, str) else None
+
+    async def locate(self, key: ObjectKey, version: str) -> str | None:
+        """The REST path of the object ``key`` (None when its kind is no longer served): at
+        ``version`` if that is still served, else at the group's preferred version."""
+        candidates = [version, await self.preferred_version(key.group)]
+        for candidate in dict.fromkeys(v for v in candidates if v):
+            info = (await self.kinds(api_version_of(key.group, candidate))).get(key.kind)
+            if info is None:
+                continue
+            if info.namespaced != bool(key.namespace):
+                return None
+            middle = f"/namespaces/{key.namespace}" if key.namespace else ""
+            return f"{info.api}{middle}/{info.plural}/{key.name}"
+        return None
+
+    async def namespaced_collections(self) -> list[ResourceInfo]:
+        """Every namespaced kind that can be listed, at its group's preferred version."""
+        versions = ["v1"]
+        groups = await self.rest.get("/apis")
+        for group in groups.get("groups") or ():
+            preferred = (group.get("preferredVersion") or {}).get("groupVersion")
+            if isinstance(preferred, str):
+                versions.append(preferred)
+        found: list[ResourceInfo] = []
+        for api_version in versions:
+            for info in (await self.kinds(api_version, fresh=True)).values():
+                if info.namespaced and "list" in info.verbs:
+                    found.append(info)
+        return found
 
     async def resolve(self, api_version: str, kind: str) -> ResourceInfo:
         known = self._cache.get(api_version)
@@ -99,11 +176,19 @@ class Applier:
         self.default_namespace, self.field_manager = default_namespace, field_manager
 
     async def item_path(self, manifest: Manifest) -> str:
+        return (await self.target(manifest)).path
+
+    async def target(self, manifest: Manifest) -> Target:
         info = await self.discovery.resolve(manifest.api_version, manifest.kind)
-        if info.namespaced:
-            namespace = manifest.namespace or self.default_namespace
-            return f"{info.api}/namespaces/{namespace}/{info.plural}/{manifest.name}"
-        return f"{info.api}/{info.plural}/{manifest.name}"
+        return self.target_at(manifest, plural=info.plural, namespaced=info.namespaced)
+
+    def target_at(self, manifest: Manifest, *, plural: str, namespaced: bool) -> Target:
+        base = "/api" if not manifest.group else "/apis"
+        namespace = (manifest.namespace or self.default_namespace) if namespaced else ""
+        middle = f"/namespaces/{namespace}" if namespace else ""
+        key = ObjectKey(manifest.group, manifest.kind, namespace, manifest.name)
+        path = f"{base}/{manifest.api_version}{middle}/{plural}/{manifest.name}"
+        return Target(path, key, version_of(manifest.api_version))
 
     async def apply(self, manifest: Manifest, body: JSONDict, *, dry_run: bool) -> JSONDict:
         query: dict[str, str | int | bool] = {"fieldManager": self.field_manager, "force": True}

@@ -2,14 +2,14 @@
 
 One ConfigMap (nothing in it is secret): the last applied and last attempted revision, the
 last errors with their ``path:line``, the result of the last drift check, and the inventory:
-the REST path of every object the loop applied, which is what makes pruning safe (only what
-we applied is ever deleted) and survives restarts.
+the identity of every object the loop applied, which is where pruning starts (each deletion
+is then proven on the live object) and survives restarts.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from reloader.gitops.applying import APPLY_PATCH, FIELD_MANAGER
@@ -38,14 +38,23 @@ class State:
     in_sync: bool | None = None
     """Whether the live objects matched git at the last check (None: never checked)."""
     drift: list[str] = field(default_factory=list)
-    inventory: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    """Custom resources waiting for their CRD (they asked to), applied once it is served."""
+    not_pruned: list[str] = field(default_factory=list)
+    """Objects git dropped that the loop did not delete, each with the reason."""
+    warnings: list[str] = field(default_factory=list)
+    """Problems that do not stop the loop: inventory entries refused as malformed."""
+    history: str = ""
+    """Set when the last applied revision does not descend from the one before it."""
+    inventory: list[Any] = field(default_factory=list)
+    """Entries as stored (see :mod:`reloader.gitops.inventory`); read and checked by the loop."""
 
     def to_data(self) -> dict[str, str]:
         body = asdict(self)
         inventory = body.pop("inventory")
         return {
             "status.json": json.dumps(body, indent=2, sort_keys=True),
-            "inventory.json": json.dumps(sorted(inventory), indent=0),
+            "inventory.json": json.dumps(inventory, indent=0, sort_keys=True),
         }
 
     @classmethod
@@ -54,8 +63,10 @@ class State:
         for key in ("last_applied", "last_attempted"):
             if body.get(key):
                 body[key] = Revision(**body[key])
-        state = cls(**body)
-        state.inventory = json.loads(data.get("inventory.json") or "[]")
+        known = {f.name for f in fields(cls)}
+        state = cls(**{k: v for k, v in body.items() if k in known})
+        inventory = json.loads(data.get("inventory.json") or "[]")
+        state.inventory = inventory if isinstance(inventory, list) else []
         return state
 
 

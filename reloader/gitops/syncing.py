@@ -24,12 +24,14 @@ from reloader.core.hashing import Hasher
 from reloader.core.manifests import Manifest, Problem, digest_of
 from reloader.core.ordering import Stage, stage_of, staged
 from reloader.core.references import Kind
+from reloader.gitops import inventory, options, owning, pruning
 from reloader.gitops import state as states
-from reloader.gitops.applying import Applier, UnknownKind, comparable, crd_for
+from reloader.gitops.applying import Applier, Target, UnknownKind, comparable, crd_for
+from reloader.gitops.inventory import Entry, ObjectKey
 from reloader.gitops.reading import read_tree
 from reloader.gitops.source import Commit, Credentials, GitError, GitSource
 from reloader.gitops.stamping import stamp
-from reloader.gitops.validating import server_dry_run
+from reloader.gitops.validating import missing_kind, server_dry_run
 from reloader.kube.events import Recorder
 from reloader.kube.resources import CONFIGMAPS, SECRETS
 from reloader.kube.rest import ApiError, JSONDict, Rest
@@ -45,7 +47,6 @@ from reloader.telemetry.metrics import (
 )
 
 log = get_logger("gitops")
-PRUNE_OPT_OUT = ("reloader.dev/prune", "kustomize.toolkit.fluxcd.io/prune")
 DriftMode = Literal["correct", "detect"]
 LOG_NAMES = 100
 
@@ -75,11 +76,14 @@ class Report:
     corrected: list[str] = field(default_factory=list)
     drifted: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
+    recreated: list[str] = field(default_factory=list)
+    not_pruned: list[str] = field(default_factory=list)
     unchanged: int = 0
 
     @property
     def writes(self) -> int:
-        return len(self.created) + len(self.changed) + len(self.corrected) + len(self.pruned)
+        done = (self.created, self.changed, self.corrected, self.pruned, self.recreated)
+        return sum(len(names) for names in done)
 
 
 def _now() -> str:
@@ -164,6 +168,10 @@ class Syncer:
         self.recorder = Recorder(rest)
         self.trigger = asyncio.Event()
         self.state = states.State(url=settings.url, ref=settings.ref, path=settings.path)
+        self.owner = settings.state_namespace
+        """The value of the owner label on what this loop applies (one loop per namespace)."""
+        self.entries: dict[ObjectKey, Entry] | None = None
+        """The inventory, read and checked at the first sync (None until then)."""
         self._state_object: JSONDict | None = None
         self._verified: dict[str, tuple[str, str | None]] = {}
         self._parsed: tuple[str, list[Manifest]] | None = None
@@ -171,6 +179,10 @@ class Syncer:
         self._last_warning: tuple[str, str] | None = None
         self._accepted: dict[tuple[str, ...], str] = {}
         """Objects (by identity) the server took as written (by digest): validated already."""
+        self._pending: set[ObjectKey] = set()
+        self._saved: tuple[list[str], ...] = ()
+        self._ancestry: tuple[str, str] | None = None
+        """(sha, notice) of the last revision whose ancestry was checked."""
         self.synced = asyncio.Event()
         """Set after the first cycle (success or not), for readiness."""
 
@@ -211,10 +223,28 @@ class Syncer:
             except TimeoutError:
                 pass
 
+    async def _inventory(self) -> dict[ObjectKey, Entry]:
+        """The stored inventory, checked entry by entry (and migrated from the first format)."""
+        if self.entries is None:
+            entries, problems, migrated = await inventory.read(
+                self.state.inventory, kind_of=self.applier.discovery.kind_of
+            )
+            if migrated:
+                log.info("inventory migrated to identities (group, kind, namespace, name)")
+            if problems:
+                log.warning("inventory entries refused; left alone", problems=problems)
+                await self._event(
+                    warning=True, reason="InventoryRefused", message="; ".join(problems[:10])
+                )
+            self.state.warnings = problems
+            self.entries = entries
+        return self.entries
+
     async def sync_once(self) -> Report | None:
         started = time.monotonic()
         sha = await self.source.remote_revision()
         commit = await self._commit(sha)
+        entries = await self._inventory()
         fresh = self.state.last_applied is None or self.state.last_applied.sha != sha
         if self._parsed is not None and self._parsed[0] == sha:
             manifests, problems = self._parsed[1], list[Problem]()  # idle: the tree is unchanged
@@ -234,16 +264,41 @@ class Syncer:
             GITOPS_SYNCS.labels("failed").inc()
             await self._failed(commit, problems, reason="RevisionInvalid")
             return None
+        if fresh:
+            await self._check_ancestry(sha)
         try:
-            report = await self._apply(manifests, fresh=fresh, deferred=deferred)
+            report = await self._apply(manifests, entries, fresh=fresh, deferred=deferred)
         except RevisionRefused as refused:
+            self._keep(entries)  # what a failed apply created is recorded with the failure
             GITOPS_SYNCS.labels("failed").inc()
             await self._failed(commit, refused.problems, reason=refused.reason)
             return None
+        finally:
+            self._keep(entries)
         self._parsed = (sha, list(manifests))
         await self._succeeded(commit, report, fresh=fresh, seconds=time.monotonic() - started)
         await self.source.forget_except({sha})
         return report
+
+    def _keep(self, entries: dict[ObjectKey, Entry]) -> None:
+        self.state.inventory = [entry.to_json() for _, entry in sorted(entries.items())]
+
+    async def _check_ancestry(self, sha: str) -> None:
+        """Record (never refuse) a revision that does not descend from the last applied one:
+        git is the truth, but a force-push deserves a line in the audit trail."""
+        last = self.state.last_applied
+        if last is None or last.sha == sha or (self._ancestry or ("",))[0] == sha:
+            return
+        descends = await self.source.descends_from(last.sha, sha)
+        notice = ""
+        if descends is False:
+            notice = (
+                f"revision {sha[:12]} does not descend from the last applied {last.sha[:12]}: "
+                "the history was rewritten (force-push); it is applied, as git is the truth"
+            )
+            log.warning("history rewritten", revision=sha[:12], last_applied=last.sha[:12])
+            await self._event(warning=True, reason="HistoryRewritten", message=notice)
+        self._ancestry = (sha, notice)
 
     async def _commit(self, sha: str) -> states.Revision:
         if self._last_commit is None or self._last_commit.sha != sha:
@@ -258,23 +313,40 @@ class Syncer:
         resource = CONFIGMAPS if kind is Kind.CONFIGMAP else SECRETS
         return await self.rest.get_or_none(resource.item(namespace, name))
 
+    async def _targets(
+        self, manifests: Sequence[Manifest]
+    ) -> tuple[dict[int, Target], list[Manifest]]:
+        """Where each object goes (by ``id``), and the custom resources waiting for a CRD."""
+        targets: dict[int, Target] = {}
+        waiting: list[Manifest] = []
+        refused: list[Problem] = []
+        for manifest in manifests:
+            try:
+                targets[id(manifest)] = await self._target(manifest, manifests)
+            except UnknownKind:
+                if options.may_wait_for_crd(manifest):
+                    waiting.append(manifest)
+                else:
+                    refused.append(Problem(manifest.path, manifest.line, missing_kind(manifest)))
+        if refused:
+            raise RevisionRefused(refused, reason="RevisionInvalid")
+        return targets, waiting
+
     async def _apply(
-        self, manifests: Sequence[Manifest], *, fresh: bool, deferred: Sequence[Manifest] = ()
+        self,
+        manifests: Sequence[Manifest],
+        entries: dict[ObjectKey, Entry],
+        *,
+        fresh: bool,
+        deferred: Sequence[Manifest] = (),
     ) -> Report:
-        inventory = set(self.state.inventory)
-        paths = {id(m): await self._path(m, manifests) for m in manifests}
-        wanted = set(paths.values())
-        doomed = sorted(inventory - wanted) if self.settings.prune else []
-        if self.settings.prune and not self.settings.force_prune:
-            if not manifests and inventory:
-                raise RevisionRefused(["the revision renders no objects; refusing to prune all"])
-            if inventory and len(doomed) > self.settings.prune_max_share * len(inventory):
-                raise RevisionRefused(
-                    [
-                        f"the revision would prune {len(doomed)} of {len(inventory)} objects, more "
-                        f"than --prune-max-share {self.settings.prune_max_share:.0%}; refused"
-                    ]
-                )
+        targets, waiting = await self._targets(manifests)
+        ns = self.settings.default_namespace
+        waiting_keys = {ObjectKey(m.group, m.kind, m.namespace or ns, m.name) for m in waiting} | {
+            ObjectKey(m.group, m.kind, "", m.name) for m in waiting
+        }
+        wanted = {t.key for t in targets.values()} | waiting_keys
+        plan = await self._plan_prune(manifests, entries, wanted)
         bodies = await stamp(
             manifests,
             hasher=self.hasher,
@@ -283,63 +355,147 @@ class Syncer:
             reload_all=self.reload_all,
         )
         index = {id(m): i for i, m in enumerate(manifests)}
-        live = await self._live_objects(wanted)
+        live = await self._live_objects(t.path for t in targets.values())
         report = Report()
         gate = asyncio.Semaphore(self.settings.concurrency)
+        applied: dict[ObjectKey, Entry] = {}
+        refused: list[Problem] = []
+        # An object that waited for its CRD is new to the cluster, not drift, when it comes.
+        arriving = self._pending - waiting_keys
 
         async def one(manifest: Manifest) -> None:
+            target = targets[id(manifest)]
             async with gate:
-                path = paths[id(manifest)]
-                body = bodies.get(index[id(manifest)], manifest.obj)
-                await self._apply_one(
-                    manifest, body, path=path, live=live.get(path), fresh=fresh, report=report
+                known, found = entries.get(target.key), live.get(target.path)
+                adopted = (
+                    known.adopted
+                    if known
+                    else bool(found and not owning.applied_by(found, self.owner))
                 )
+                stamped = bodies.get(index[id(manifest)])
+                body = owning.mark(stamped or manifest.obj, owner=self.owner, adopted=adopted)
+                digest = digest_of(stamped) if stamped is not None else manifest.digest
+                try:
+                    await self._apply_one(
+                        manifest,
+                        body,
+                        digest=f"{digest}:{adopted}",
+                        path=target.path,
+                        live=found,
+                        fresh=fresh or target.key in arriving,
+                        report=report,
+                    )
+                except ApiError as exc:
+                    if exc.retriable:
+                        raise
+                    fields = options.immutable_fields(exc)
+                    message = (
+                        options.immutable_message(manifest, fields)
+                        if fields is not None
+                        else f"apply refused by the API server: {exc.message}"
+                    )
+                    refused.append(Problem(manifest.path, manifest.line, message))
+                    return
+                applied[target.key] = Entry(target.key, target.version, adopted)
 
-        for stage in staged(manifests):
-            await asyncio.gather(*(one(m) for m in stage))
-            await self._wait_established([m for m in stage if m.kind == "CustomResourceDefinition"])
-            if deferred and stage_of(stage[0]) == Stage.NAMESPACES_AND_CRDS:
-                created = {paths[id(m)] for m in stage}
-                await self._dry_run_deferred(deferred, created=created, inventory=inventory)
-        if doomed:
-            await self._prune(doomed, report)
-        # Objects removed from git but not pruned (prune off, or opted out) stay in the
-        # inventory: they are still ours, and turning prune on later removes them.
-        self.state.inventory = sorted(wanted | (inventory - set(report.pruned)))
+        try:
+            for stage in staged(m for m in manifests if id(m) in targets):
+                done = await asyncio.gather(*(one(m) for m in stage), return_exceptions=True)
+                failed = [r for r in done if isinstance(r, BaseException)]
+                if failed:
+                    raise failed[0]
+                if refused:
+                    raise RevisionRefused(sorted(refused), reason="ApplyFailed")
+                await self._wait_established(
+                    [m for m in stage if m.kind == "CustomResourceDefinition"]
+                )
+                if deferred and stage_of(stage[0]) == Stage.NAMESPACES_AND_CRDS:
+                    await self._dry_run_deferred(deferred, manifests)
+        finally:
+            # Whatever was written is ours, also when the revision fails part-way: recorded,
+            # so a later revision without it prunes it.
+            entries.update(applied)
+        if plan is not None:
+            await self._prune(plan, entries, report)
+        self._pending = waiting_keys if waiting else set()
+        self.state.pending = sorted(_name(m) for m in waiting)
+        if waiting and fresh:
+            log.warning("objects wait for their CRD", pending=self.state.pending)
         return report
 
+    async def _plan_prune(
+        self,
+        manifests: Sequence[Manifest],
+        entries: dict[ObjectKey, Entry],
+        wanted: set[ObjectKey],
+    ) -> pruning.Plan | None:
+        """What pruning would delete, refused whole (before anything is applied) when it
+        would remove more than the set share, or everything."""
+        if not self.settings.prune:
+            return None
+        doomed = [entry for key, entry in entries.items() if key not in wanted]
+        if not self.settings.force_prune and not manifests and entries:
+            raise RevisionRefused(["the revision renders no objects; refusing to prune all"])
+        if not doomed:
+            return None
+        plan = await pruning.plan(
+            rest=self.rest,
+            discovery=self.applier.discovery,
+            doomed=doomed,
+            inventory=entries.keys(),
+            wanted=wanted,
+            owner=self.owner,
+            force=self.settings.force_prune,
+        )
+        removes, share = len(plan.removes), self.settings.prune_max_share
+        if not self.settings.force_prune and removes > share * len(entries):
+            inside = len(plan.removes - entries.keys())
+            held = f" ({inside} of them inside Namespaces or CRDs it deletes)" if inside else ""
+            raise RevisionRefused(
+                [
+                    f"the revision would prune {removes} of {len(entries)} objects{held}, more "
+                    f"than --prune-max-share {share:.0%}; refused"
+                ]
+            )
+        return plan
+
     async def _dry_run_deferred(
-        self, deferred: Sequence[Manifest], *, created: set[str], inventory: set[str]
+        self, deferred: Sequence[Manifest], manifests: Sequence[Manifest], within: float = 10.0
     ) -> None:
         """Dry-run the objects that had to wait for this revision's Namespaces and CRDs.
 
         Nothing else of the revision has been applied yet: if any is refused, the revision
-        is, and only the namespaces and CRDs stay (tracked in the inventory, so a later
-        revision without them prunes them)."""
-        dry = await server_dry_run(self.applier, deferred, concurrency=self.settings.concurrency)
-        if dry.problems:
-            self.state.inventory = sorted(inventory | created)
-            log.warning(
-                "objects refused once their namespace or CRD existed; those stay",
-                created=sorted(created),
-            )
-            raise RevisionRefused(dry.problems, reason="RevisionInvalid")
+        is, and only the namespaces and CRDs stay (in the inventory, so a later revision
+        without them prunes them). An API server takes a moment to serve a CRD's new schema,
+        so objects of a CRD this revision brings are tried again for ``within`` seconds."""
+        deadline = time.monotonic() + within
+        todo = list(deferred)
+        while True:
+            dry = await server_dry_run(self.applier, todo, concurrency=self.settings.concurrency)
+            if not dry.problems:
+                return
+            failing = {(p.path, p.line) for p in dry.problems}
+            todo = [m for m in todo if (m.path, m.line) in failing]
+            if time.monotonic() > deadline or any(crd_for(manifests, m) is None for m in todo):
+                log.warning("objects refused once their namespace or CRD existed; those stay")
+                raise RevisionRefused(dry.problems, reason="RevisionInvalid")
+            await asyncio.sleep(0.5)
 
-    async def _path(self, manifest: Manifest, manifests: Sequence[Manifest]) -> str:
-        """The object's REST path; for a kind whose CRD this same revision brings (and the
+    async def _target(self, manifest: Manifest, manifests: Sequence[Manifest]) -> Target:
+        """Where the object goes; for a kind whose CRD this same revision brings (and the
         server does not serve yet), derived from that CRD."""
         try:
-            return await self.applier.item_path(manifest)
+            return await self.applier.target(manifest)
         except UnknownKind:
             crd = crd_for(manifests, manifest)
             if crd is None:
                 raise
             spec = crd.obj.get("spec") or {}
-            base = f"/apis/{manifest.api_version}"
-            if spec.get("scope") == "Namespaced":
-                ns = manifest.namespace or self.settings.default_namespace
-                base = f"{base}/namespaces/{ns}"
-            return f"{base}/{(spec.get('names') or {}).get('plural')}/{manifest.name}"
+            return self.applier.target_at(
+                manifest,
+                plural=str((spec.get("names") or {}).get("plural")),
+                namespaced=spec.get("scope") == "Namespaced",
+            )
 
     async def _live_objects(self, paths: Iterable[str]) -> dict[str, JSONDict]:
         """The live objects at ``paths``: one paged LIST per collection, not a GET per object."""
@@ -368,6 +524,7 @@ class Syncer:
         manifest: Manifest,
         body: JSONDict,
         *,
+        digest: str,
         path: str,
         live: JSONDict | None,
         fresh: bool,
@@ -375,32 +532,42 @@ class Syncer:
     ) -> None:
         """Write ``body`` only if the live object differs from what applying it would make.
 
-        ``_verified`` remembers, per object, the body and the live resourceVersion that were
-        last found to agree: when neither moved, the object is in sync without any request,
-        which is what makes an idle cycle cheap.
+        ``_verified`` remembers, per object, the body (by ``digest``) and the live version
+        that were last found to agree: when neither moved, the object is in sync without any
+        request, which is what makes an idle cycle cheap.
         """
-        digest = manifest.digest if body is manifest.obj else digest_of(body)
         version = _version(live, body)
         if live is not None and self._verified.get(path) == (digest, version):
             self._accepted[_identity(manifest)] = manifest.digest
             report.unchanged += 1
             return
-        if live is not None:
-            preview = await self.applier.apply(manifest, body, dry_run=True)
-            if comparable(preview) == comparable(live):
-                self._verified[path] = (digest, version)
-                self._accepted[_identity(manifest)] = manifest.digest
-                report.unchanged += 1
-                return
         name = _name(manifest)
-        if not fresh:  # the revision was applied before: the cluster moved, not git
-            report.drifted.append(name)
-            if self.settings.drift == "detect":
-                return
-        result = await self.applier.apply(manifest, body, dry_run=False)
+        recreate = False
+        try:
+            if live is not None:
+                preview = await self.applier.apply(manifest, body, dry_run=True)
+                if comparable(preview) == comparable(live):
+                    self._verified[path] = (digest, version)
+                    self._accepted[_identity(manifest)] = manifest.digest
+                    report.unchanged += 1
+                    return
+            if not fresh:  # the revision was applied before: the cluster moved, not git
+                report.drifted.append(name)
+                if self.settings.drift == "detect":
+                    return
+            result = await self.applier.apply(manifest, body, dry_run=False)
+        except ApiError as exc:
+            fields = options.immutable_fields(exc)
+            if fields is None or live is None or not options.force(manifest):
+                raise
+            result = await self._recreate(manifest, body, path=path, live=live, fields=fields)
+            recreate = True
         self._verified[path] = (digest, _version(result, body))
         self._accepted[_identity(manifest)] = manifest.digest
-        if not fresh:
+        if recreate:
+            report.recreated.append(name)
+            GITOPS_OBJECTS.labels("recreated").inc()
+        elif not fresh:
             report.corrected.append(name)
             GITOPS_OBJECTS.labels("corrected").inc()
         elif live is None:
@@ -409,6 +576,42 @@ class Syncer:
         else:
             report.changed.append(name)
             GITOPS_OBJECTS.labels("changed").inc()
+
+    async def _recreate(
+        self,
+        manifest: Manifest,
+        body: JSONDict,
+        *,
+        path: str,
+        live: JSONDict,
+        fields: list[str],
+        within: float = 60.0,
+    ) -> JSONDict:
+        """Delete the object that was checked (by UID) and create it as git has it: the way
+        out of an immutable-field change the object asked for."""
+        uid = (live.get("metadata") or {}).get("uid")
+        log.warning(
+            "recreating: an immutable field changed and the object allows it",
+            object=_name(manifest),
+            fields=fields,
+        )
+        try:
+            await self.rest.request(
+                "DELETE",
+                path,
+                body={"propagationPolicy": "Background", "preconditions": {"uid": uid}},
+            )
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+        deadline = time.monotonic() + within
+        while (found := await self.rest.get_or_none(path)) is not None:
+            if (found.get("metadata") or {}).get("uid") != uid:
+                break
+            if time.monotonic() > deadline:
+                raise ApiError(504, "Timeout", f"{_name(manifest)} not deleted in {within}s")
+            await asyncio.sleep(0.2)
+        return await self.applier.apply(manifest, body, dry_run=False)
 
     async def _wait_established(self, crds: Sequence[Manifest], within: float = 60.0) -> None:
         deadline = time.monotonic() + within
@@ -425,28 +628,33 @@ class Syncer:
                     raise ApiError(504, "Timeout", f"CRD {crd.name} not Established in {within}s")
                 await asyncio.sleep(0.2)
 
-    async def _prune(self, doomed: Sequence[str], report: Report) -> None:
-        for path in doomed:
-            live = await self.rest.get_or_none(path)
-            if live is None:
-                report.pruned.append(path)  # already gone: drop it from the inventory
+    async def _prune(
+        self, plan: pruning.Plan, entries: dict[ObjectKey, Entry], report: Report
+    ) -> None:
+        for entry in plan.gone:  # already absent: only the inventory still named it
+            entries.pop(entry.key, None)
+        for deletion in plan.deletions:
+            refused = await pruning.delete(self.rest, deletion, owner=self.owner)
+            if refused is not None:
+                report.not_pruned.append(f"{deletion.entry.key}: {refused}")
                 continue
-            annotations = (live.get("metadata") or {}).get("annotations") or {}
-            if any(annotations.get(key) == "disabled" for key in PRUNE_OPT_OUT):
-                log.info("prune skipped: the object opts out", object=path)
-                continue
-            try:
-                await self.rest.request("DELETE", path, body={"propagationPolicy": "Background"})
-            except ApiError as exc:
-                if not exc.not_found:
-                    raise
-            report.pruned.append(path)
+            entries.pop(deletion.entry.key, None)
+            report.pruned.append(str(deletion.entry.key))
             GITOPS_OBJECTS.labels("pruned").inc()
+        report.not_pruned += [f"{entry.key}: {reason}" for entry, reason in plan.kept]
+        if report.not_pruned:
+            log.info("not pruned", objects=report.not_pruned[:LOG_NAMES])
 
     # --- reporting ---
 
+    def _lists(self) -> tuple[list[str], ...]:
+        """What an idle cycle can change in the state besides the times."""
+        state = self.state
+        return (state.not_pruned, state.pending, state.warnings, [str(e) for e in state.inventory])
+
     async def _save(self) -> None:
         self._state_object = await states.save(self.rest, self.settings.state_namespace, self.state)
+        self._saved = self._lists()
 
     async def _event(self, *, warning: bool, reason: str, message: str) -> None:
         # A failure or drift that persists is recorded once, not once per interval.
@@ -489,6 +697,7 @@ class Syncer:
     async def _succeeded(
         self, commit: states.Revision, report: Report, *, fresh: bool, seconds: float
     ) -> None:
+
         GITOPS_SYNC_SECONDS.observe(seconds)
         GITOPS_ERRORS.set(0)
         GITOPS_DRIFT.set(len(report.drifted))
@@ -501,7 +710,10 @@ class Syncer:
         )
         self.state.in_sync = not (report.drifted and self.settings.drift == "detect")
         self.state.drift = report.drifted if self.settings.drift == "detect" else []
+        if self.settings.prune:
+            self.state.not_pruned = report.not_pruned
         if fresh:
+            self.state.history = (self._ancestry or ("", ""))[1]
             if self.state.last_applied is not None:
                 GITOPS_LAST_APPLIED.remove(self.state.last_applied.sha)
             self.state.last_applied = commit
@@ -514,11 +726,13 @@ class Syncer:
             "changed": report.changed,
             "pruned": report.pruned,
             "corrected": report.corrected,
+            "recreated": report.recreated,
             "drifted": report.drifted,
             "unchanged": report.unchanged,
             "seconds": round(seconds, 3),
         }
-        if fresh or report.writes or report.drifted or self._state_object is None:
+        changed = self._saved != self._lists()
+        if fresh or report.writes or report.drifted or self._state_object is None or changed:
             await self._save()
         if fresh or report.writes:
             log_synced(fields)
@@ -526,6 +740,7 @@ class Syncer:
                 f"revision {commit.sha[:12]} ({commit.subject!r} by {commit.author}): "
                 f"{len(report.created)} created, {len(report.changed)} changed, "
                 f"{len(report.pruned)} pruned, {len(report.corrected)} corrected"
+                + (f", {len(report.recreated)} recreated" if report.recreated else "")
             )
             details = "; ".join(
                 f"{k}: {', '.join(v)}"
@@ -534,6 +749,7 @@ class Syncer:
                     ("changed", report.changed),
                     ("pruned", report.pruned),
                     ("corrected", report.corrected),
+                    ("recreated (an immutable field changed)", report.recreated),
                 )
                 if v
             )

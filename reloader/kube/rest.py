@@ -25,11 +25,15 @@ DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=5)
 class ApiError(Exception):
     """A non-2xx answer from the API server, with its Status reason and message."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self, status: int, reason: str, message: str, causes: list[JSONDict] | None = None
+    ) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
+        self.causes = causes or []
+        """The Status's ``details.causes``: one per invalid field, with its ``field`` path."""
 
     @property
     def not_found(self) -> bool:
@@ -61,12 +65,15 @@ async def _raise_for(resp: aiohttp.ClientResponse) -> None:
     body = await resp.read()
     resp.release()
     reason, message = resp.reason or "", body.decode(errors="replace")[:500]
+    causes: list[JSONDict] = []
     try:
         status = json.loads(body)
         reason, message = status.get("reason") or reason, status.get("message") or message
-    except ValueError:
+        found = (status.get("details") or {}).get("causes")
+        causes = [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+    except (ValueError, AttributeError):
         pass
-    raise ApiError(resp.status, reason, message)
+    raise ApiError(resp.status, reason, message, causes)
 
 
 class Rest:

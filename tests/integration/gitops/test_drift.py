@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from functools import partial
 
+from reloader.core import names
 from reloader.core.references import Kind
 from reloader.kube.rest import Rest
 from tests.integration.cluster import (
@@ -144,7 +145,9 @@ async def test_a_label_git_sets_is_restored_and_one_it_does_not_set_is_left_alon
     async def labels() -> dict[str, str]:
         obj = await rest.get_or_none(path_of("Deployment", namespace, "web"))
         assert obj is not None
-        return dict(obj["metadata"].get("labels") or {})
+        found = dict(obj["metadata"].get("labels") or {})
+        assert found.pop(names.GITOPS_OWNER) == namespace  # the loop's mark stays
+        return found
 
     # Not git's: applying git's manifest would keep it, so it is not drift.
     await merge_patch(rest, namespace, "Deployment", "web", {"metadata": {"labels": {"o": "b"}}})

@@ -40,7 +40,15 @@ async def test_first_sync_creates_every_object_and_status_shows_the_revision(
     ]
     for path in paths:
         await eventually(partial(rest.get_or_none, path), within=10, what=f"{path} created")
-    assert sorted((await state(rest, namespace))["inventory"]) == sorted(paths)
+    recorded = {
+        (e.get("group"), e["kind"], e["name"]) for e in (await state(rest, namespace))["inventory"]
+    }
+    assert recorded == {
+        ("", "ConfigMap", "web-config"),
+        ("apps", "Deployment", "web"),
+        ("", "Secret", "web-creds"),
+        ("", "ServiceAccount", "bot"),
+    }
 
     code, out = await reloader_status(kubeconfig, namespace)
     assert code == 0, out

@@ -42,7 +42,8 @@ def refusal(live: JSONDict, *, owner: str, adopted: bool) -> str | None:
     if found != owner:
         mark_ = "no owner label" if found is None else f"owner label {found!r}"
         return f"it has {mark_} ({names.GITOPS_OWNER}={owner} proves the loop applied it)"
-    if any(annotations.get(key) == "disabled" for key in OPT_OUT):
+    argo = {o.strip() for o in str(annotations.get(names.ARGO_SYNC_OPTIONS, "")).split(",")}
+    if any(annotations.get(key) == "disabled" for key in OPT_OUT) or "Prune=false" in argo:
         return f"it opts out ({names.PRUNE}: disabled)"
     if (adopted or names.GITOPS_ADOPTED in annotations) and annotations.get(
         names.PRUNE

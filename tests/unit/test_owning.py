@@ -36,6 +36,8 @@ def test_our_object_may_be_deleted_unless_it_opts_out() -> None:
     assert refusal(obj(ours), owner="gitops", adopted=False) is None
     for key in (names.PRUNE, names.FLUX_PRUNE):
         assert refusal(obj(ours, {key: "disabled"}), owner="gitops", adopted=False) is not None
+    argo = {names.ARGO_SYNC_OPTIONS: "Validate=false, Prune=false"}
+    assert refusal(obj(ours, argo), owner="gitops", adopted=False) is not None
 
 
 def test_an_adopted_object_needs_an_opt_in() -> None:

@@ -174,7 +174,8 @@ class Syncer:
         """The inventory, read and checked at the first sync (None until then)."""
         self._state_object: JSONDict | None = None
         self._verified: dict[str, tuple[str, str | None]] = {}
-        self._parsed: tuple[str, list[Manifest]] | None = None
+        self._parsed: tuple[str, list[Manifest], list[Problem]] | None = None
+        """The last revision read (sha, manifests, problems): its tree is not needed again."""
         self._last_commit: Commit | None = None
         self._last_warning: tuple[str, str] | None = None
         self._accepted: dict[tuple[str, ...], str] = {}
@@ -247,10 +248,14 @@ class Syncer:
         entries = await self._inventory()
         fresh = self.state.last_applied is None or self.state.last_applied.sha != sha
         if self._parsed is not None and self._parsed[0] == sha:
-            manifests, problems = self._parsed[1], list[Problem]()  # idle: the tree is unchanged
+            _, manifests, problems = self._parsed  # idle, or still refused: the tree is as read
+            problems = list(problems)
         else:
             tree = await self.source.checkout(sha)
             manifests, problems = await read_tree(tree, self.settings.path)
+            self._parsed = (sha, manifests, list(problems))
+            # Read whole: no other checkout is needed, so disk use stays one revision's.
+            await self.source.forget_except({sha})
         deferred: list[Manifest] = []
         if not problems and fresh:  # a revision already applied was validated then
             dry = await server_dry_run(
@@ -264,8 +269,6 @@ class Syncer:
             GITOPS_SYNCS.labels("failed").inc()
             await self._failed(commit, problems, reason="RevisionInvalid")
             return None
-        if fresh:
-            await self._check_ancestry(sha)
         try:
             report = await self._apply(manifests, entries, fresh=fresh, deferred=deferred)
         except RevisionRefused as refused:
@@ -275,9 +278,9 @@ class Syncer:
             return None
         finally:
             self._keep(entries)
-        self._parsed = (sha, list(manifests))
+        if fresh:  # after the apply: a deeper fetch to tell must not delay it
+            await self._check_ancestry(sha)
         await self._succeeded(commit, report, fresh=fresh, seconds=time.monotonic() - started)
-        await self.source.forget_except({sha})
         return report
 
     def _keep(self, entries: dict[ObjectKey, Entry]) -> None:
@@ -500,7 +503,8 @@ class Syncer:
     async def _live_objects(self, paths: Iterable[str]) -> dict[str, JSONDict]:
         """The live objects at ``paths``: one paged LIST per collection, not a GET per object."""
         live: dict[str, JSONDict] = {}
-        for collection in sorted({p.rsplit("/", 1)[0] for p in paths}):
+        wanted = set(paths)  # a page holds every object of its kind: keep only ours
+        for collection in sorted({p.rsplit("/", 1)[0] for p in wanted}):
             token = ""
             while True:
                 query: dict[str, str | int | bool] = {"limit": 500}
@@ -513,7 +517,9 @@ class Syncer:
                         break
                     raise
                 for item in page.get("items") or ():
-                    live[f"{collection}/{item['metadata']['name']}"] = item
+                    path = f"{collection}/{item['metadata']['name']}"
+                    if path in wanted:
+                        live[path] = item
                 token = (page.get("metadata") or {}).get("continue") or ""
                 if not token:
                     break

@@ -3,16 +3,76 @@
 Parsing never raises: a malformed value is reported in ``Policy.errors`` (the controller turns
 each into a Warning Event and a log line) and the annotation is treated as absent, so one typo
 cannot crash the controller or silently opt a workload into something it did not ask for.
+
+Reload lists are regular expressions written by whoever may edit a workload, and they are
+matched on the event loop against every ConfigMap/Secret name. Python's backtracking ``re``
+takes exponential time on ``(a+)+b``, so one hostile annotation could stall the controller;
+we use RE2 instead: linear time in the name, bounded memory, and the syntax of Go's
+``regexp`` that Stakater Reloader's users write for. What RE2 refuses (backreferences,
+lookaround) is a malformed annotation like any other. Each distinct pattern is compiled
+once (bounded cache), since every event of a workload re-parses its annotations.
 """
 
 from __future__ import annotations
 
-import re
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
+
+import re2
 
 from reloader.core import names
 from reloader.core.references import Kind
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.never_capture = True  # only "does the whole name match": no groups to extract
+    options.log_errors = False  # refusals are reported as values, not written to stderr
+    options.max_mem = 1 << 20  # names are at most 253 bytes; this caps a pattern's automata
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+
+
+class _Regexp(Protocol):
+    """The part of ``re2``'s (untyped) compiled expression that we use."""
+
+    def fullmatch(self, text: str) -> object | None: ...
+
+
+@dataclass(frozen=True)
+class NamePattern:
+    """One entry of a reload list: an RE2 expression that must match a whole name."""
+
+    source: str
+    _regexp: _Regexp = field(compare=False, repr=False)
+
+    def fullmatch(self, name: str) -> bool:
+        try:
+            return self._regexp.fullmatch(name) is not None
+        except UnicodeEncodeError:  # a lone surrogate: no Kubernetes name has one
+            return False
+
+
+def _shortened(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_name_pattern(source: str) -> NamePattern | str:
+    """``source`` compiled for anchored matching, or why RE2 (Go's syntax) refuses it."""
+    try:
+        return NamePattern(source, re2.compile(source, _RE2_OPTIONS))
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else "invalid"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        return _shortened(str(reason))  # RE2 quotes the offending part, which can be long
+    except UnicodeEncodeError:
+        return "not valid UTF-8"
 
 
 @dataclass(frozen=True)
@@ -23,7 +83,7 @@ class Policy:
     """Kinds whose referenced objects all count (auto and typed auto)."""
     search: bool = False
     """Referenced objects that carry ``match: "true"`` count."""
-    reload: Mapping[Kind, tuple[re.Pattern[str], ...]] = field(default_factory=dict)
+    reload: Mapping[Kind, tuple[NamePattern, ...]] = field(default_factory=dict)
     """Explicit lists: objects whose name fully matches count, referenced or not."""
     exclude: Mapping[Kind, frozenset[str]] = field(default_factory=dict)
     """Names that never count (they win over auto, search and explicit lists)."""
@@ -63,13 +123,17 @@ def _names(raw: str | None) -> list[str]:
 
 def _patterns(
     annotations: Mapping[str, str], key: str, errors: list[str]
-) -> tuple[re.Pattern[str], ...]:
-    compiled: list[re.Pattern[str]] = []
+) -> tuple[NamePattern, ...]:
+    compiled: list[NamePattern] = []
     for part in _names(annotations.get(key)):
-        try:
-            compiled.append(re.compile(part))
-        except re.error as exc:
-            errors.append(f"annotation {key}: {part!r} is not a valid regular expression ({exc})")
+        pattern = compile_name_pattern(part)
+        if isinstance(pattern, str):
+            errors.append(
+                f"annotation {key}: {_shortened(part)!r} is not a valid RE2 regular expression "
+                f"({pattern})"
+            )
+        else:
+            compiled.append(pattern)
     return tuple(compiled)
 
 

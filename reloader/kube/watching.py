@@ -7,6 +7,12 @@ half-open connection must time out (``sock_read``) instead of hanging forever. T
 upserts and deletes, plus ``synced`` after each full list, so it can drop what disappeared
 while the watch was down. Because the controller is level-triggered, replaying an object it
 already holds is harmless.
+
+Restarts are paced (``RestartPacer``), as client-go's reflector paces them: a server that ends
+every watch at once, or answers 410 to every fresh list's watch, would otherwise be hammered
+with back-to-back lists and watches, and a list is the most expensive request a controller
+makes. One restart after a healthy watch is free (a 410 after compaction is routine); further
+ones without a healthy watch between wait a jittered, exponentially growing delay.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import json
 import random
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Literal, Protocol
 
 import aiohttp
 
@@ -60,6 +66,48 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
+
+
+Restart = Literal["expired", "closed", "error"]
+"""Why a watch ended before its timeout: 410 Gone, closed by the server, or an error."""
+
+
+class RestartPacer:
+    """How long to wait before the next list or watch, from how the last one ended.
+
+    A watch that ran ``healthy_after`` seconds (or to its timeout) proves the server well: the
+    count of consecutive restarts starts over and resuming is immediate. After that, the first
+    410 relists at once; any other restart, and every restart until a watch is healthy again,
+    waits ``d/2 + jitter * d/2`` with ``d = min(cap, base * 2**n)``: never zero (so a server
+    that ends every watch at once is not hammered), never in lockstep across watchers, and at
+    most ``cap``. Pure: the clock and the random source are the caller's.
+    """
+
+    def __init__(
+        self,
+        *,
+        base: float = 0.2,
+        cap: float = 30.0,
+        healthy_after: float = 10.0,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.base, self.cap, self.healthy_after, self.rng = base, cap, healthy_after, rng
+        self.attempt = 0
+        """Restarts since the last healthy watch."""
+
+    def next_delay(self, reason: Restart | None, *, ran_for: float) -> float:
+        """Seconds to wait after a watch that ran ``ran_for`` seconds and ended for ``reason``
+        (None: at its timeout; a failed list ran for 0)."""
+        if reason is None or ran_for >= self.healthy_after:
+            self.attempt = 0
+            if reason != "error":
+                return 0.0
+        elif reason == "expired" and self.attempt == 0:
+            self.attempt = 1
+            return 0.0
+        step = min(self.cap, self.base * 2.0 ** min(self.attempt, 32))
+        self.attempt += 1
+        return step / 2 + self.rng() * step / 2
 
 
 class Watcher:
@@ -140,48 +188,49 @@ class Watcher:
 
     async def run(self) -> None:
         """Run until cancelled; never raises for API or network trouble, it retries."""
-        backoff = Backoff()
+        pacer = RestartPacer(healthy_after=min(10.0, max(0.0, self.watch_seconds - 1.0)))
         version: str | None = None
         first = True
         while True:
+            opened: float | None = None
+            reason: Restart | None = None
+            detail = ""
             try:
                 if version is None:
                     version = await self.list_all()
                     if first:
                         first = False
                         self.on_synced()
-                    backoff.reset()
                 opened = time.monotonic()
                 resumed = await self.watch_from(version)
                 if resumed is None:
-                    WATCH_RESTARTS.labels(self.resource.plural, "expired").inc()
-                    self.log.info("watch expired (410 Gone); relisting")
+                    reason = "expired"
                 elif time.monotonic() - opened < self.watch_seconds - 1:
-                    # Closed before its timeout: the server went away or dropped us.
-                    WATCH_RESTARTS.labels(self.resource.plural, "closed").inc()
-                    self.log.info("watch closed by the server; resuming", resource_version=resumed)
+                    reason = "closed"  # before its timeout: the server went away or dropped us
                 version = resumed
-                backoff.reset()
             except asyncio.CancelledError:
                 raise
             except ApiError as exc:
+                reason, detail = ("expired" if exc.gone else "error"), str(exc)
                 if exc.gone:
-                    WATCH_RESTARTS.labels(self.resource.plural, "expired").inc()
-                    self.log.info("resourceVersion expired (410 Gone); relisting")
                     version = None
-                    continue
-                WATCH_RESTARTS.labels(self.resource.plural, "error").inc()
-                delay = backoff.next()
-                self.log.warning(
-                    "list/watch failed; retrying", error=str(exc), retry_in=round(delay, 2)
-                )
-                await asyncio.sleep(delay)
             except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError, OSError) as exc:
-                WATCH_RESTARTS.labels(self.resource.plural, "error").inc()
-                delay = backoff.next()
-                self.log.warning(
-                    "connection to the API server lost; resuming",
-                    error=repr(exc),
-                    retry_in=round(delay, 2),
-                )
+                reason, detail = "error", repr(exc)
+            ran_for = 0.0 if opened is None else time.monotonic() - opened
+            delay = pacer.next_delay(reason, ran_for=ran_for)
+            if reason is not None:
+                self._restarted(reason, delay=delay, detail=detail)
+            if delay:
                 await asyncio.sleep(delay)
+
+    def _restarted(self, reason: Restart, *, delay: float, detail: str) -> None:
+        WATCH_RESTARTS.labels(self.resource.plural, reason).inc()
+        retry_in = round(delay, 2)
+        if reason == "expired":
+            self.log.info("resourceVersion expired (410 Gone); relisting", retry_in=retry_in)
+        elif reason == "closed":
+            self.log.info("watch closed by the server; resuming", retry_in=retry_in)
+        else:
+            self.log.warning(
+                "list/watch failed or connection lost; retrying", error=detail, retry_in=retry_in
+            )

@@ -21,7 +21,9 @@ REACTION = Histogram(
 )
 WATCH_RESTARTS = Counter(
     "reloader_watch_restarts_total",
-    "Watches restarted before their timeout, by resource and reason (expired, closed, error).",
+    "Lists and watches restarted before a watch's timeout, by resource and reason: expired "
+    "(410 Gone, relist), closed (the server ended the watch early), error (request failed). "
+    "Restarts without a healthy watch between back off up to 30 s.",
     ["resource", "reason"],
 )
 OBJECTS_TRACKED = Gauge(

@@ -61,3 +61,11 @@ FLUX_FORCE: Final = "kustomize.toolkit.fluxcd.io/force"
 #: refusing the revision, and is applied once the CRD appears.
 SKIP_DRY_RUN_ON_MISSING: Final = f"{DOMAIN}/skip-dry-run-on-missing-resource"
 ARGO_SYNC_OPTIONS: Final = "argocd.argoproj.io/sync-options"
+
+# --- between replicas of the GitOps loop (``--leader-elect``) ---
+#: Annotation on the loop's Lease, written by its holder in the same write that renews it: the
+#: URL of the holder's webhook receiver, where a standby forwards the deliveries it receives.
+WEBHOOK_URL: Final = f"{DOMAIN}/webhook-url"
+#: Request header a standby adds when it forwards a delivery to the leader, so that a delivery
+#: is forwarded at most once (a receiver that is not the leader refuses a forwarded one).
+WEBHOOK_FORWARDED: Final = "X-Reloader-Forwarded"

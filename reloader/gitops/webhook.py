@@ -20,6 +20,11 @@ so deliveries during a sync cause exactly one more. A replayed delivery (a signe
 resent by whoever captured it; delivery ids are not signed, so they cannot be used to drop
 replays) therefore causes at most one extra sync per sync, and a sync of an unchanged
 revision asks git for its sha and writes nothing.
+
+With leader election, every replica receives (the Service selects them all) and only the
+leader syncs: a standby authenticates a delivery the same way, then hands it to
+``forwarding``, which posts it to the leader's receiver and answers with its verdict; a
+delivery marked as forwarded is triggered only by the leader, never forwarded again.
 """
 
 from __future__ import annotations
@@ -32,12 +37,15 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from reloader.core import names
+from reloader.gitops.forwarding import Forwarder, Route, route
 from reloader.serving.http import ConnectionLimits
 from reloader.telemetry.logging import get_logger
 
 log = get_logger("webhook")
 MAX_BODY = 1024 * 1024
 GITHUB, GENERIC, GITLAB = "X-Hub-Signature-256", "X-Signature", "X-Gitlab-Token"
+HOOK_PATH = "/hooks/git"
 
 
 @dataclass(frozen=True)
@@ -106,9 +114,31 @@ def _credential(headers: Mapping[str, str]) -> tuple[str, str] | None:
     return next(((h, headers[h]) for h in (GITHUB, GENERIC, GITLAB) if h in headers), None)
 
 
+def receiver_url(address: str) -> str:
+    """The URL of the receiver served at ``host:port`` (what a leader advertises)."""
+    return f"http://{address}{HOOK_PATH}"
+
+
+def forwarded_headers(
+    credential: tuple[str, str], *, secret: bytes, body: bytes, headers: Mapping[str, str]
+) -> dict[str, str]:
+    """The headers a standby sends the leader: the credential it checked (a GitLab token, being
+    the secret itself, becomes the HMAC of the body), the event and the content type."""
+    header, value = credential
+    if header == GITLAB:
+        header, value = GENERIC, "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    kept = {h: headers[h] for h in ("Content-Type", "X-GitHub-Event") if h in headers}
+    return {**kept, header: value}
+
+
 def webhook_app(
-    secret: bytes, trigger: asyncio.Event, *, limits: WebhookLimits | None = None
+    secret: bytes,
+    trigger: asyncio.Event,
+    *,
+    limits: WebhookLimits | None = None,
+    forwarder: Forwarder | None = None,
 ) -> web.Application:
+    """The receiver; ``forwarder`` (with leader election) passes a standby's deliveries on."""
     bounds = limits or WebhookLimits()
     reading = asyncio.Semaphore(bounds.max_requests)
 
@@ -124,23 +154,38 @@ def webhook_app(
             return _refuse(401, "bad token", request)
         if reading.locked():
             return _refuse(503, "busy; retry later", request)
-        async with reading:
+        async with reading:  # held while forwarding too: the body is alive until then
             try:
                 async with asyncio.timeout(bounds.body_timeout):
                     body = await _read_capped(request, bounds.max_body)
             except TimeoutError:
                 return _refuse(408, "body not received in time", request)
-        if body is None:
-            return _refuse(413, f"body over {bounds.max_body} bytes", request)
-        if header != GITLAB and not signature_ok(secret, body, value):
-            return _refuse(401, "bad signature", request)
-        if request.headers.get("X-GitHub-Event") == "ping":
-            return _answer(200, "pong")
+            if body is None:
+                return _refuse(413, f"body over {bounds.max_body} bytes", request)
+            if header != GITLAB and not signature_ok(secret, body, value):
+                return _refuse(401, "bad signature", request)
+            if request.headers.get("X-GitHub-Event") == "ping":
+                return _answer(200, "pong")
+            forwarded = names.WEBHOOK_FORWARDED in request.headers
+            decision = route(leading=forwarder is None or forwarder.leading, forwarded=forwarded)
+            if decision is Route.REFUSE:
+                return _refuse(503, "forwarded to a replica that does not lead", request)
+            if decision is Route.FORWARD:
+                assert forwarder is not None
+                sent = forwarded_headers(
+                    credential, secret=secret, body=body, headers=request.headers
+                )
+                answer = await forwarder.forward(body, sent)
+                return _answer(answer.status, answer.text)
         if trigger.is_set():
-            log.info("webhook accepted; a sync is already pending", remote=request.remote)
+            log.info(
+                "webhook accepted; a sync is already pending",
+                remote=request.remote,
+                forwarded=forwarded,
+            )
             return _answer(202, "sync already pending")
         trigger.set()
-        log.info("webhook accepted; syncing now", remote=request.remote)
+        log.info("webhook accepted; syncing now", remote=request.remote, forwarded=forwarded)
         return _answer(202, "sync triggered")
 
     app = web.Application(
@@ -154,5 +199,5 @@ def webhook_app(
             "read_bufsize": 16 * 1024,
         },
     )
-    app.router.add_post("/hooks/git", receive)
+    app.router.add_post(HOOK_PATH, receive)
     return app

@@ -11,6 +11,13 @@ The rules, as in client-go:
   step up, so there is never a moment with two leaders acting.
 * On a clean shutdown the leader releases the lease, and a standby takes over at its next try.
 Writes use the Lease's resourceVersion, so two candidates racing for it cannot both win.
+
+A holder may publish facts about itself on the Lease (``annotations``; the GitOps loop names its
+webhook receiver there, so standbys know where to forward deliveries). They ride in the writes
+that acquire and renew it, so they cost no request of their own, are never older than the
+holder's last renewal, and come off with the release; a new holder overwrites or removes them
+(a ``None`` value), so what is on the Lease always speaks for its current holder. An elector
+given none leaves the Lease's metadata alone.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -48,8 +55,16 @@ def _stamp() -> str:
 
 
 class LeaderElector:
-    def __init__(self, rest: Rest, config: LeaseConfig) -> None:
+    def __init__(
+        self,
+        rest: Rest,
+        config: LeaseConfig,
+        *,
+        annotations: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """``annotations``: kept on the Lease while this process holds it (``None``: removed)."""
         self.rest, self.config = rest, config
+        self.annotations = dict(annotations or {})
         self.path = (
             f"/apis/coordination.k8s.io/v1/namespaces/{config.namespace}/leases/{config.name}"
         )
@@ -68,6 +83,29 @@ class LeaderElector:
             "leaseTransitions": transitions,
         }
 
+    def _annotate(self, lease: JSONDict, *, holding: bool) -> None:
+        """Set our annotations on ``lease`` (in place), or remove them all when not ``holding``."""
+        if not self.annotations:
+            return
+        metadata = lease.setdefault("metadata", {})
+        current = dict(metadata.get("annotations") or {})
+        for key, value in self.annotations.items():
+            if holding and value is not None:
+                current[key] = value
+            else:
+                current.pop(key, None)
+        metadata["annotations"] = current
+
+    async def read(self) -> JSONDict | None:
+        """The Lease as the API server has it now (None when there is none yet); a caller in
+        a hurry bounds it with ``asyncio.timeout`` (the client's own limit is 30 s)."""
+        try:
+            return await self.rest.get(self.path)
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+
     async def _try_acquire_or_renew(self) -> bool:
         """One attempt; True when we hold the lease afterwards."""
         try:
@@ -81,6 +119,7 @@ class LeaderElector:
                 "metadata": {"name": self.config.name, "namespace": self.config.namespace},
                 "spec": self._spec(transitions=0, acquire=None),
             }
+            self._annotate(body, holding=True)
             self._lease = await self.rest.request("POST", self.path.rsplit("/", 1)[0], body=body)
             return True
         spec = lease.get("spec") or {}
@@ -99,6 +138,7 @@ class LeaderElector:
         lease["spec"] = self._spec(
             transitions=transitions, acquire=spec.get("acquireTime") if mine else None
         )
+        self._annotate(lease, holding=True)
         self._lease = await self.rest.request("PUT", self.path, body=lease)
         return True
 
@@ -160,6 +200,7 @@ class LeaderElector:
         lease["spec"]["holderIdentity"] = ""
         lease["spec"]["leaseDurationSeconds"] = 1
         lease["spec"]["renewTime"] = _stamp()
+        self._annotate(lease, holding=False)
         try:
             await asyncio.wait_for(self.rest.request("PUT", self.path, body=lease), 5.0)
             log.info("released leader lease", lease=self.config.name)

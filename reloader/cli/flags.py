@@ -4,19 +4,28 @@ Flag names follow Kubernetes controllers (``--metrics-bind-address``,
 ``--health-probe-bind-address``, ``--leader-elect``-style booleans); each also reads
 ``RELOADER_<FLAG>`` (``KUBECONFIG`` for ``--kubeconfig``), so the same image is configured
 from a Deployment's ``env`` or its ``args``.
+
+A value that cannot work is refused before anything starts, as a usage error naming the flag
+(exit 2): a concurrency of 0 would deadlock the apply, a zero interval would spin, a share
+outside (0, 1] would make pruning refuse everything or nothing, and a password in
+``--git-url`` would be copied into logs, the state ConfigMap and ``reloader status``. An
+environment variable is checked the same way, and the message says it came from there.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from reloader import __version__
 from reloader.core.durations import parse_duration
 from reloader.core.settings import Settings
 from reloader.kube.leasing import LeaseConfig
+from reloader.serving.http import parse_bind_address
 
 ENV_PREFIX = "RELOADER_"
 
@@ -35,10 +44,67 @@ def _bool(text: str) -> bool:
 
 
 def _duration(text: str) -> float:
+    """A duration of zero or more (a negative wait or timeout has no meaning)."""
     try:
-        return parse_duration(text)
+        seconds = parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
+    return seconds
+
+
+def _positive_duration(text: str) -> float:
+    seconds = _duration(text)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than zero, got {text!r}")
+    return seconds
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def _share(text: str) -> float:
+    """A fraction in (0, 1]: 0 would refuse every prune, more than 1 none."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"want a share in (0, 1], e.g. 0.5, got {text!r}")
+    return value
+
+
+def refuse_url_credentials(url: str) -> None:
+    """Raise ValueError when ``url`` carries a password or token (``https://user:TOKEN@host``).
+
+    A user name alone (``ssh://git@host/repo``, scp-like ``git@host:repo``,
+    ``https://user@host/repo``) is no secret and stays allowed. The message never repeats the
+    secret.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        password = parts.password
+    except ValueError:  # e.g. an invalid port or IPv6 literal: git will say what is wrong
+        return
+    if not password:
+        return
+    # The user name is not shown either: forms like https://TOKEN:x-oauth-basic@host put the
+    # token there.
+    shown = f"{parts.scheme}://***@{parts.hostname or 'host'}{parts.path}"
+    raise ValueError(
+        f"--git-url must not carry a password or token ({shown}): it would be written to "
+        "logs, the state ConfigMap and `reloader status`. Put the token in a file named by "
+        "--git-token-file, or in RELOADER_GIT_TOKEN (user name: --git-username), and use the "
+        "URL without it"
+    )
 
 
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -100,11 +166,33 @@ def _flag_adder(run: argparse.ArgumentParser, env: Mapping[str, str]) -> Flag:
         raw = env.get(env_name)
         value: object = default
         if raw is not None:
+            # argparse converts (and so checks) a string default with the flag's own type when
+            # the flag is not given: a bad variable is a usage error, not a traceback.
+            value = raw
             convert = kwargs.get("type")
-            value = convert(raw) if callable(convert) else raw
+            if callable(convert):
+                value = _FromEnv(raw)
+                kwargs["type"] = _naming_env(convert, env_name)
         run.add_argument(f"--{name}", default=value, help=f"{help} [{env_name}]", **kwargs)  # type: ignore[arg-type]
 
     return flag
+
+
+class _FromEnv(str):
+    """A flag's value read from its environment variable (so an error can say so)."""
+
+
+def _naming_env(convert: Callable[[str], object], env_name: str) -> Callable[[str], object]:
+    def converted(text: str) -> object:
+        try:
+            return convert(text)
+        except (argparse.ArgumentTypeError, ValueError) as exc:
+            if not isinstance(text, _FromEnv):
+                raise
+            raise argparse.ArgumentTypeError(f"{exc} (from {env_name})") from exc
+
+    converted.__name__ = getattr(convert, "__name__", "value")  # argparse names it on ValueError
+    return converted
 
 
 def _reloader_flags(flag: Flag, run: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
@@ -150,7 +238,7 @@ def _reloader_flags(flag: Flag, run: argparse.ArgumentParser, env: Mapping[str, 
         default="reloader/reloader-hash-key",
         help="namespace/name of the Secret holding the hash key (created if missing)",
     )
-    flag("workers", default=8, type=int, help="workloads reconciled concurrently")
+    flag("workers", default=8, type=_positive_int, help="workloads reconciled concurrently")
     flag(
         "config-reloader",
         default=True,
@@ -175,16 +263,21 @@ def _leader_flags(flag: Flag) -> None:
     flag(
         "leader-elect-lease-duration",
         default=15.0,
-        type=_duration,
+        type=_positive_duration,
         help="how long a standby waits after the leader's last renewal before taking over",
     )
     flag(
         "leader-elect-renew-deadline",
         default=10.0,
-        type=_duration,
+        type=_positive_duration,
         help="how long the leader keeps acting without renewing (must be < lease duration)",
     )
-    flag("leader-elect-retry-period", default=2.0, type=_duration, help="renew and retry interval")
+    flag(
+        "leader-elect-retry-period",
+        default=2.0,
+        type=_positive_duration,
+        help="renew and retry interval",
+    )
 
 
 def _gitops_flags(flag: Flag) -> None:
@@ -194,12 +287,17 @@ def _gitops_flags(flag: Flag) -> None:
     )
     flag("git-ref", default="main", help="branch, tag or commit sha to follow")
     flag("git-path", default=".", help="directory of the repository holding the manifests")
-    flag("sync-interval", default=30.0, type=_duration, help="how often to check git and drift")
+    flag(
+        "sync-interval",
+        default=30.0,
+        type=_positive_duration,
+        help="how often to check git and drift",
+    )
     flag("prune", default=False, type=_bool, help="delete objects removed from git")
     flag(
         "prune-max-share",
         default=0.5,
-        type=float,
+        type=_share,
         help="refuse a revision that would prune more than this share of the inventory",
     )
     flag("force-prune", default=False, type=_bool, help="prune even an empty or large removal")
@@ -219,6 +317,13 @@ def _gitops_flags(flag: Flag) -> None:
     flag("git-ca-file", help="CA bundle that https remotes' certificates chain to (PEM)")
     flag("git-workdir", default="/tmp/reloader-gitops", help="where checkouts are kept")
     flag(
+        "git-timeout",
+        default=60.0,
+        type=_positive_duration,
+        help="deadline of each git command (ls-remote, fetch, checkout); when it passes, git "
+        "and everything it started are killed",
+    )
+    flag(
         "webhook-bind-address",
         default="0",
         help="address of POST /hooks/git (HMAC-signed); 0 disables",
@@ -228,14 +333,23 @@ def _gitops_flags(flag: Flag) -> None:
         help="file holding the webhook's HMAC secret (or RELOADER_WEBHOOK_SECRET)",
     )
     flag(
+        "webhook-advertise-address",
+        type=_advertise_address,
+        help="host:port where the other replicas reach this one's webhook (with --leader-elect, "
+        "the leader publishes it on its Lease and standbys forward deliveries there; default: "
+        "$POD_IP and the port of --webhook-bind-address)",
+    )
+    flag(
         "apply-concurrency",
         default=32,
-        type=int,
+        type=_positive_int,
         help="requests in flight at once when dry-running and applying a revision",
     )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    if args.git_url:
+        refuse_url_credentials(args.git_url)
     key_ns, sep, key_name = str(args.hash_key_secret).partition("/")
     if not sep or not key_ns or not key_name:
         raise ValueError(f"--hash-key-secret must be namespace/name, got {args.hash_key_secret!r}")
@@ -286,10 +400,40 @@ def settings_from(args: argparse.Namespace) -> Settings:
         git_known_hosts_file=args.git_known_hosts_file,
         git_ca_file=args.git_ca_file,
         git_workdir=args.git_workdir,
+        git_timeout=args.git_timeout,
         webhook_bind_address=args.webhook_bind_address,
         webhook_secret=_webhook_secret(args),
+        webhook_advertise_address=_webhook_advertise_address(args),
         apply_concurrency=args.apply_concurrency,
     )
+
+
+def _advertise_address(text: str) -> str:
+    """``host:port`` another pod can dial (no empty host: "every interface" is no address)."""
+    host, sep, port = text.strip().rpartition(":")
+    bare_ipv6 = ":" in host and not (host.startswith("[") and host.endswith("]"))
+    if not sep or not host.strip("[]") or bare_ipv6 or not port.isdigit() or int(port) == 0:
+        raise argparse.ArgumentTypeError(
+            f"want host:port, e.g. 10.0.0.7:9292 or [fd00::7]:9292, got {text!r}"
+        )
+    if int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"port out of range in {text!r}")
+    return text.strip()
+
+
+def _webhook_advertise_address(args: argparse.Namespace) -> str | None:
+    """The flag, else ``$POD_IP`` (the downward API's ``status.podIP``) with the webhook's
+    port; None when either is unknown (then this replica advertises nothing)."""
+    if args.webhook_advertise_address:
+        return str(args.webhook_advertise_address)
+    pod_ip = os.environ.get("POD_IP", "").strip()
+    try:
+        bind = parse_bind_address(args.webhook_bind_address)
+    except ValueError:
+        return None  # the server refuses that address when it starts, and says why
+    if not pod_ip or bind is None or bind[1] == 0:
+        return None
+    return f"[{pod_ip}]:{bind[1]}" if ":" in pod_ip else f"{pod_ip}:{bind[1]}"
 
 
 def _webhook_secret(args: argparse.Namespace) -> str | None:

@@ -11,11 +11,13 @@ import sys
 from pathlib import Path
 
 from reloader import __version__
+from reloader.core import names
 from reloader.core.settings import Settings
 from reloader.gitops import state as gitops_state
+from reloader.gitops.forwarding import Forwarder
 from reloader.gitops.source import Credentials
 from reloader.gitops.syncing import Syncer, SyncSettings
-from reloader.gitops.webhook import webhook_app
+from reloader.gitops.webhook import WebhookLimits, receiver_url, webhook_app
 from reloader.kube import hashkey
 from reloader.kube.clients import connect, load_configuration
 from reloader.kube.leasing import LeaderElector, LeadershipLost, LeaseConfig
@@ -40,6 +42,7 @@ def sync_settings(settings: Settings) -> SyncSettings:
         state_namespace=settings.state_namespace,
         concurrency=settings.apply_concurrency,
         workdir=Path(settings.git_workdir),
+        git_timeout=settings.git_timeout,
         credentials=Credentials(
             token=settings.git_token,
             token_file=settings.git_token_file,
@@ -58,6 +61,19 @@ def _print_tasks() -> None:
         print(f"--- {task!r}", file=sys.stderr)
         task.print_stack(file=sys.stderr)
     sys.stderr.flush()
+
+
+def _advertised(settings: Settings) -> dict[str, str | None]:
+    """What the leader publishes on its Lease so that standbys forward webhook deliveries to
+    it (``gitops.forwarding``); without an address of its own, it clears a predecessor's."""
+    if settings.webhook_advertise_address is None:
+        logs.get_logger("main").warning(
+            "this replica's webhook is not advertised: while it leads, deliveries to the "
+            "other replicas are refused (503) and wait for the next poll",
+            next_step="set --webhook-advertise-address, or POD_IP from the downward API",
+        )
+        return {names.WEBHOOK_URL: None}
+    return {names.WEBHOOK_URL: receiver_url(settings.webhook_advertise_address)}
 
 
 async def run_controller(settings: Settings) -> int:
@@ -88,6 +104,9 @@ async def run_controller(settings: Settings) -> int:
             )
             return 1
         controller = Controller(rest=rest, settings=settings, hasher=hasher)
+        hook = bool(settings.git_url and settings.webhook_secret) and (
+            settings.webhook_bind_address.strip() not in ("", "0")
+        )
         elector = (
             LeaderElector(
                 rest,
@@ -99,6 +118,7 @@ async def run_controller(settings: Settings) -> int:
                     renew_deadline=settings.renew_deadline,
                     retry_period=settings.retry_period,
                 ),
+                annotations=_advertised(settings) if hook else None,
             )
             if settings.leader_elect
             else None
@@ -134,9 +154,16 @@ async def run_controller(settings: Settings) -> int:
             await servers.start(health_app(ready), settings.health_probe_bind_address)
             await servers.start(metrics_app(), settings.metrics_bind_address)
             if syncer is not None and settings.webhook_secret:
+                hook_limits = WebhookLimits()
                 await servers.start(
-                    webhook_app(settings.webhook_secret.encode(), syncer.trigger),
+                    webhook_app(
+                        settings.webhook_secret.encode(),
+                        syncer.trigger,
+                        limits=hook_limits,
+                        forwarder=None if elector is None else Forwarder(elector),
+                    ),
                     settings.webhook_bind_address,
+                    limits=hook_limits.connections,
                 )
             log.info(
                 "started",

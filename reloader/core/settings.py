@@ -59,8 +59,12 @@ class Settings:
     git_known_hosts_file: str | None = None
     git_ca_file: str | None = None
     git_workdir: str = "/tmp/reloader-gitops"
+    git_timeout: float = 60.0
+    """Deadline of each git command; git and all it started are killed when it passes."""
     webhook_bind_address: str = "0"
     webhook_secret: str | None = None
+    webhook_advertise_address: str | None = None
+    """host:port where other replicas reach this one's webhook; None: unknown, not advertised."""
     apply_concurrency: int = 32
 
     def __post_init__(self) -> None:
@@ -72,6 +76,8 @@ class Settings:
             raise ValueError("--workers must be at least 1")
         if not self.config_reloader and not self.git_url:
             raise ValueError("--config-reloader=false leaves nothing to run without --git-url")
+        if not self.git_timeout > 0:
+            raise ValueError(f"--git-timeout must be more than zero, got {self.git_timeout!r}")
         if self.drift not in ("correct", "detect"):
             raise ValueError("--drift must be correct or detect")
         if not 0 < self.prune_max_share <= 1:

@@ -93,8 +93,11 @@ class Index:
         return self.affected(ns, kind, name)
 
     def drop_object(self, kind: Kind, ns: str, name: str) -> set[WorkloadKey]:
-        if self.objects[ns].pop((kind, name), None) is None:
+        space = self.objects.get(ns)
+        if space is None or space.pop((kind, name), None) is None:
             return set()
+        if not space:  # a namespace emptied (or deleted) costs nothing from then on
+            del self.objects[ns]
         OBJECTS_TRACKED.labels(kind.value).dec()
         return self.affected(ns, kind, name)
 
@@ -177,6 +180,8 @@ class Index:
         listing = self._listing.get(workload.namespace)
         if listing is not None:
             listing.discard(workload.key)
+            if not listing:
+                del self._listing[workload.namespace]
 
     def drop_namespace(self, ns: str) -> None:
         """Forget everything in ``ns`` (it left the watched set)."""

@@ -207,6 +207,23 @@ def test_drop_object_affects_referencing_workloads_once() -> None:
     assert (CM, "a") not in index.namespace_objects(NS)
 
 
+def test_a_namespace_emptied_of_objects_and_workloads_leaves_no_entry() -> None:
+    """Namespaces come and go (one per CI run, say): the index must not keep one per name."""
+    index = Index(auto_reload_all=False)
+    reload_list = {names.CONFIGMAP_RELOAD: "a"}
+    for i in range(100):
+        ns = f"ci-{i}"
+        index.put_workload(deployment(ns=ns, annotations=reload_list, configmaps=("a",)))
+        index.put_object(CM, configmap("a", {"k": "v"}, ns=ns), observed=True)
+        index.drop_object(CM, ns, "a")
+        index.drop_object(CM, ns, "never-seen")
+        index.drop_workload(("Deployment", ns, "web"))
+    assert dict(index.objects) == {}
+    assert index.workloads == {}
+    assert not index.affected("ci-0", CM, "a")
+    assert len(index._listing) == 0
+
+
 def test_object_keys_by_kind_and_namespace() -> None:
     index = Index(auto_reload_all=False)
     index.put_object(CM, configmap("a", {}), observed=True)

@@ -324,6 +324,13 @@ def _gitops_flags(flag: Flag) -> None:
         "and everything it started are killed",
     )
     flag(
+        "sync-timeout",
+        default=600.0,
+        type=_positive_duration,
+        help="deadline of a whole sync cycle (git, validation, apply, prune); a cycle that "
+        "passes it is ended, reported (SyncTimeout) and retried with backoff",
+    )
+    flag(
         "webhook-bind-address",
         default="0",
         help="address of POST /hooks/git (HMAC-signed); 0 disables",
@@ -401,6 +408,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         git_ca_file=args.git_ca_file,
         git_workdir=args.git_workdir,
         git_timeout=args.git_timeout,
+        sync_timeout=args.sync_timeout,
         webhook_bind_address=args.webhook_bind_address,
         webhook_secret=_webhook_secret(args),
         webhook_advertise_address=_webhook_advertise_address(args),

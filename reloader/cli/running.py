@@ -43,6 +43,7 @@ def sync_settings(settings: Settings) -> SyncSettings:
         concurrency=settings.apply_concurrency,
         workdir=Path(settings.git_workdir),
         git_timeout=settings.git_timeout,
+        sync_timeout=settings.sync_timeout,
         credentials=Credentials(
             token=settings.git_token,
             token_file=settings.git_token_file,

@@ -60,6 +60,7 @@ class Settings:
     git_ca_file: str | None = None
     git_workdir: str = "/tmp/reloader-gitops"
     git_timeout: float = 60.0
+    sync_timeout: float = 600.0
     """Deadline of each git command; git and all it started are killed when it passes."""
     webhook_bind_address: str = "0"
     webhook_secret: str | None = None

@@ -41,6 +41,7 @@ from reloader.telemetry.metrics import (
     GITOPS_DRIFT,
     GITOPS_ERRORS,
     GITOPS_LAST_APPLIED,
+    GITOPS_LAST_CYCLE,
     GITOPS_OBJECTS,
     GITOPS_SYNC_SECONDS,
     GITOPS_SYNCS,
@@ -67,6 +68,7 @@ class SyncSettings:
     workdir: Path = Path("/tmp/reloader-gitops")
     credentials: Credentials = field(default_factory=Credentials)
     git_timeout: float = 60.0
+    sync_timeout: float = 600.0
 
 
 @dataclass
@@ -204,10 +206,22 @@ class Syncer:
             # Cleared before the sync, not after: a webhook that arrives during a sync must
             # cause one more, or a push made while we were applying would wait an interval.
             self.trigger.clear()
+            deadline = asyncio.timeout(self.settings.sync_timeout)
             try:
-                await self.sync_once()
+                async with deadline:
+                    await self.sync_once()
                 backoff.reset()
-            except (GitError, OSError, TimeoutError) as exc:
+            except TimeoutError as exc:
+                wait = min(wait, max(1.0, backoff.next()))
+                if deadline.expired():
+                    message = (
+                        "the sync cycle did not finish within --sync-timeout "
+                        f"{self.settings.sync_timeout:.0f}s; it was ended and is retried"
+                    )
+                    await self._failed(None, [message], reason="SyncTimeout")
+                else:  # a request's own deadline
+                    await self._failed(None, [f"timed out: {exc!r}"], reason="SyncFailed")
+            except (GitError, OSError) as exc:
                 wait = min(wait, max(1.0, backoff.next()))
                 await self._failed(None, [f"git: {exc}"], reason="SourceUnavailable")
             except ApiError as exc:
@@ -218,6 +232,7 @@ class Syncer:
                 wait = min(wait, max(1.0, backoff.next()))
                 await self._failed(None, [f"internal error: {exc!r}"], reason="SyncFailed")
             self.synced.set()
+            GITOPS_LAST_CYCLE.set_to_current_time()
             try:
                 await asyncio.wait_for(self.trigger.wait(), wait)
                 log.info("sync triggered")

@@ -60,6 +60,11 @@ GITOPS_LAST_APPLIED = Gauge(
     "When the last revision was applied; its sha is the label.",
     ["revision"],
 )
+GITOPS_LAST_CYCLE = Gauge(
+    "reloader_gitops_last_cycle_timestamp_seconds",
+    "When the last GitOps sync cycle ended, whatever its result: alert when it is older than a "
+    "few intervals (a stalled loop).",
+)
 GITOPS_ERRORS = Gauge(
     "reloader_gitops_revision_errors",
     "Problems (path:line) found in the last attempted revision; 0 when it was valid.",

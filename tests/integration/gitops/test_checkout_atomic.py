@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -272,26 +272,6 @@ async def test_a_checkout_killed_at_any_moment_leaves_no_partial_tree(
 
 
 # --- a remote that accepts the connection and never answers ---
-
-
-@pytest.fixture
-async def silent_remote() -> AsyncIterator[int]:
-    """A port on 127.0.0.1 that accepts connections, reads, and never writes back."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-        while await reader.read(65536):
-            pass
-
-    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        for writer in held:
-            writer.close()
-        server.close()
-        await server.wait_closed()
 
 
 def _running_with(text: str) -> list[str]:

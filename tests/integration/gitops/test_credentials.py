@@ -7,10 +7,12 @@ the source being unavailable while the last applied revision stays in force.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 
+import aiohttp
 import asyncssh
 import pytest
 
@@ -23,7 +25,14 @@ from tests.integration.gitops.servers import (
     https_git_server,
     ssh_git_server,
 )
-from tests.integration.gitops.support import GitRepo, data_of, event_with, is_applied
+from tests.integration.gitops.support import (
+    STATE,
+    GitRepo,
+    data_of,
+    event_with,
+    is_applied,
+    reloader_status,
+)
 
 TOKEN = "tok-3f9a1c77e2b54d0e8a6b"
 
@@ -62,6 +71,8 @@ async def ssh_server(tmp_path: Path) -> AsyncIterator[SshGitServer]:
 async def test_https_with_a_token_file_syncs_and_a_rotated_token_is_picked_up(
     rest: Rest,
     namespace: str,
+    *,
+    kubeconfig: str,
     tmp_path: Path,
     start_loop: StartLoop,
     https_server: HttpsGitServer,
@@ -98,6 +109,21 @@ async def test_https_with_a_token_file_syncs_and_a_rotated_token_is_picked_up(
     log = loop.log_path.read_text()
     assert TOKEN not in log, "the token reached the log"
     assert "an-expired-token" not in log, "the old token reached the log"
+    # Nor anything else a reader of the cluster or the metrics can see.
+    events = json.dumps(await rest.get(f"/api/v1/namespaces/{namespace}/events"))
+    state = json.dumps(await rest.get(f"/api/v1/namespaces/{namespace}/configmaps/{STATE}"))
+    _, status = await reloader_status(kubeconfig, namespace, "--output", "json")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{loop.metrics_port}/metrics") as resp,
+    ):
+        metrics = await resp.text()
+    assert "Authentication failed" in events  # what was looked at holds the failure
+    for where, text in (("Events", events), ("state", state), ("status", status)):
+        for token in (TOKEN, "an-expired-token"):
+            assert token not in text, f"a token reached the {where}"
+    assert TOKEN not in metrics
+    assert "an-expired-token" not in metrics
 
 
 async def test_https_without_the_ca_is_refused_as_untrusted(

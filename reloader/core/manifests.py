@@ -1,49 +1,87 @@
 """Read a git revision's manifests, refusing whatever kubectl would read differently or not at all.
 
-Pure: the caller reads files and passes ``(relative_path, text)`` pairs; every problem names
-``path:line``, and all of a revision's problems are reported together.
+Pure: the caller reads files and passes ``(relative_path, text)`` pairs (text or UTF-8 bytes);
+every problem names ``path:line``, and a revision's problems are reported together (the first
+:data:`MAX_PROBLEMS`). Everything is refused here, while decoding, never later: ``reloader
+validate`` and the loop share this and give the same verdict, and what is accepted is plain
+JSON (:mod:`reloader.core.decoding`).
 
-- YAML: libyaml's ``CSafeLoader`` (else ``SafeLoader``), subclassed to report duplicate keys (PyYAML
-  keeps the last) and merge keys. Anchors and aliases are refused outright, found by a first pass
-  over the parser's events, so a "billion laughs" is never expanded.
+- YAML (:mod:`reloader.core.decoding_yaml`): libyaml's parser events, turned into values one at
+  a time with PyYAML's YAML 1.1 resolver. Refused: anchors and aliases (so a "billion laughs"
+  is never expanded), merge keys, duplicate keys (PyYAML keeps the last), and what has no JSON
+  form: ``!!binary``, ``!!set``, ``!!omap``, ``!!pairs``, unknown tags (``!Ref``), a scalar its
+  tag does not fit (``!!int abc``), ``.inf``, ``.nan`` and floats out of range (``1.0e+999``),
+  integers of more than 4300 digits, control characters, null and float keys.
 - Scalars follow YAML 1.1 like kubectl's go-yaml v2 (sigs.k8s.io/yaml). Checked against its
   resolver: ``NO``, ``yes``, ``on`` are booleans and ``0755`` is 493 in both; timestamps and ``=``
   are strings, as there (PyYAML alone makes a ``date``, which is not JSON, or fails). They differ
-  on ``y``, ``n``, ``1e5``, ``0o755`` (strings here) and ``1:20`` (a base-60 int here).
-- JSON: :mod:`json`, as libyaml refuses some valid JSON (surrogate pairs); a token scan gives the
-  lines of objects and of duplicate keys.
+  on ``y``, ``n``, ``1e5``, ``0o755`` (strings here) and ``1:20`` (a base-60 int here). Keys may
+  be strings, integers or booleans, kept as read: JSON writes ``1`` and ``true`` as the names
+  "1" and "true", as kubectl does; two keys with the same JSON name are duplicates.
+- JSON (:mod:`reloader.core.decoding_json`): :mod:`json` (libyaml refuses some valid JSON:
+  surrogate pairs), refusing ``NaN``, ``Infinity``, ``1e999``, huge integers, lone surrogates
+  and duplicate keys, each at its line.
 - Empty and ``null`` documents are skipped, as kubectl does; a ``v1`` ``List`` is expanded into its
   items, each at its own line. A manifest's line is its first key's, not that of ``---``.
+- A problem never quotes a scalar's value, which may be a Secret's (``password: !!int hunter2``
+  says "not a valid !!int"): only tags, types, keys and object names.
+
+Limits. Memory follows what a revision holds, not its bytes: a value costs 30 to 100 bytes of
+Python objects whether its text took 2 bytes or 20 (``[{},{},...]``). So values and objects are
+counted while they are read (one :class:`Budget` a revision), and reading stops at the first one
+over a limit; ``reloader.gitops.reading`` adds limits on bytes, per file and per revision.
+``bench/parse_memory.py`` measures the largest revision they all allow (see the README).
 """
 
 from __future__ import annotations
 
-import bisect
-import contextlib
 import json
 import re
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import xxhash
-import yaml
 
-try:
-    from yaml import CSafeLoader as _BaseLoader
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+from reloader.core import decoding, decoding_json, decoding_yaml
+from reloader.core.decoding import ALIASES_REFUSED, Budget, shown
+
+__all__ = [
+    "ALIASES_REFUSED",
+    "MAX_DEPTH",
+    "MAX_PROBLEMS",
+    "MAX_PROBLEMS_PER_FILE",
+    "MAX_REVISION_OBJECTS",
+    "MAX_REVISION_VALUES",
+    "SUFFIXES",
+    "Budget",
+    "Manifest",
+    "Problem",
+    "digest_of",
+    "load_documents",
+    "load_tree",
+    "revision_budget",
+    "validate",
+]
 
 SUFFIXES = (".yaml", ".yml", ".json")
-ALIASES_REFUSED = "YAML aliases/anchors are not allowed"
+
+MAX_REVISION_VALUES = 400_000
+"""Scalars, sequences and mappings (keys included) in a revision: at most ~50 MiB of objects,
+about 4 MiB of dense YAML (Deployments: ~11 bytes a value), all of 16 MiB of CRDs (~45)."""
+MAX_REVISION_OBJECTS = 50_000
+"""Objects (documents, List items) in a revision: each also costs a Manifest and its checks."""
+MAX_DEPTH = 100
+"""How deeply values may nest: much deeper breaks json.dumps and copy.deepcopy later."""
+MAX_PROBLEMS_PER_FILE = 100
+"""Problems reported per file; reading the file stops there (its revision is refused anyway)."""
+MAX_PROBLEMS = 1000
+"""Problems reported per revision, the first in (path, line) order, then how many more."""
 
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _LABEL_RE, _SUBDOMAIN_RE = re.compile(_LABEL), re.compile(rf"{_LABEL}(\.{_LABEL})*")
 _API_VERSION_RE = re.compile(r"[^/\s]+(/[^/\s]+)?")
-_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}:]')  # strings, and the rest outside them
-
-_Found = tuple[list[tuple[int, object]], dict[int, int], list[tuple[int, str]]]
 
 
 @dataclass(frozen=True)
@@ -97,7 +135,20 @@ class Manifest:
 
 def digest_of(obj: Any) -> str:
     """xxh3 of canonical JSON: equal for equal objects whatever their keys' order."""
-    return xxhash.xxh3_64_hexdigest(json.dumps(obj, sort_keys=True).encode())
+    try:
+        canonical = json.dumps(obj, sort_keys=True)
+    except TypeError:  # keys of mixed types (1 and "a") do not sort: compare their JSON names
+        canonical = json.dumps(_named(obj), sort_keys=True)
+    return xxhash.xxh3_64_hexdigest(canonical.encode())
+
+
+def _named(value: Any) -> Any:
+    """``value`` with every key as the name JSON writes for it (``True`` is "true")."""
+    if isinstance(value, dict):
+        return {decoding.json_name(key): _named(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_named(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True, order=True)
@@ -112,164 +163,77 @@ class Problem:
         return f"{self.path}:{self.line}: {self.message}"
 
 
-def _line(node: yaml.Node | None) -> int:
-    return int(node.start_mark.line) + 1 if node is not None and node.start_mark else 1
+def revision_budget() -> Budget:
+    """What one revision may hold, from this module's limits (read when called)."""
+    return Budget(
+        values=MAX_REVISION_VALUES,
+        depth=MAX_DEPTH,
+        problems=MAX_PROBLEMS_PER_FILE,
+        objects=MAX_REVISION_OBJECTS,
+        values_limit=MAX_REVISION_VALUES,
+        objects_limit=MAX_REVISION_OBJECTS,
+    )
 
 
-class _Loader(_BaseLoader):
-    """A safe loader that records problems by line instead of resolving them, and dict lines."""
+def load_documents(
+    path: str, text: str | bytes, *, budget: Budget | None = None
+) -> tuple[list[Manifest], list[Problem]]:
+    """The objects in one file (YAML or JSON, by suffix) and the problems that refuse them.
 
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.problems: list[tuple[int, str]] = []
-        self.lines: dict[int, int] = {}
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep=deep)
-        except (yaml.YAMLError, ValueError, LookupError) as error:  # "!!int abc", "!Ref x"
-            problem = getattr(error, "problem", None) or error
-            self.problems.append((_line(node), f"invalid value: {problem}"))
-            return None
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
-        if not isinstance(node, yaml.MappingNode):
-            return super().construct_mapping(node, deep=deep)  # raises ConstructorError
-        mapping: dict[Hashable, Any] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                self.problems.append((_line(key_node), "merge keys (<<) are not allowed"))
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, Hashable):
-                self.problems.append((_line(key_node), "mapping keys must be scalars"))
-            elif key in mapping:
-                self.problems.append((_line(key_node), f"duplicate key {key!r}"))
-            else:
-                mapping[key] = self.construct_object(value_node, deep=deep)
-        return mapping
-
-
-def _map(loader: _Loader, node: yaml.MappingNode) -> Iterator[dict[Hashable, Any]]:
-    data: dict[Hashable, Any] = {}
-    loader.lines[id(data)] = _line(node)
-    yield data
-    data.update(loader.construct_mapping(node))
-
-
-def _string(loader: _Loader, node: yaml.ScalarNode) -> str:
-    return loader.construct_scalar(node)
-
-
-for _tag, _constructor in (("map", _map), ("timestamp", _string), ("value", _string)):
-    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _constructor)
-
-
-def _anchor_lines(text: str) -> dict[int, int]:
-    """The line of the first anchor or alias of each document (by index) that has one."""
-    found: dict[int, int] = {}
-    if "&" not in text and "*" not in text:  # neither can be written without these
-        return found
-    document = -1
-    with contextlib.suppress(yaml.YAMLError):  # the loading pass reports the same error
-        for event in yaml.parse(text, Loader=_BaseLoader):
-            if isinstance(event, yaml.DocumentStartEvent):
-                document += 1
-            elif isinstance(event, yaml.NodeEvent) and event.anchor is not None:
-                found.setdefault(document, event.start_mark.line + 1 if event.start_mark else 1)
-    return found
-
-
-def _read_yaml(text: str) -> _Found:
-    anchored, documents, problems = _anchor_lines(text), [], []
-    loader, index = _Loader(text), 0
-    try:
-        while loader.check_node():
-            node, index = loader.get_node(), index + 1
-            if index - 1 in anchored:
-                problems.append((anchored[index - 1], ALIASES_REFUSED))
-                continue
-            loader.problems = []
-            value = loader.construct_document(node)
-            problems.extend(loader.problems)
-            if not loader.problems and value is not None:
-                documents.append((_line(node), value))
-    except yaml.MarkedYAMLError as error:  # a syntax error ends the file
-        mark, context = error.problem_mark or error.context_mark, error.context or ""
-        at = mark.line + 1 if mark else 1
-        message = f"invalid YAML: {context}{': ' if context else ''}{error.problem}"
-        problems.append((anchored[index], ALIASES_REFUSED) if index in anchored else (at, message))
-    except RecursionError:  # pure-Python PyYAML only: libyaml limits nesting itself
-        problems.append((1, "invalid YAML: nested too deeply"))
-    finally:
-        loader.dispose()
-    return documents, loader.lines, problems
-
-
-def _read_json(text: str) -> _Found:
-    """json.loads, plus object lines and duplicate keys: a scan lists each object's start and key
-    starts in the order objects close, the order json calls ``object_pairs_hook`` with them."""
-    stack: list[list[int]] = []
-    closed, string = [], 0
-    for token in _JSON_TOKENS.finditer(text):
-        if token[0] == "{":
-            stack.append([token.start()])
-        elif token[0] == "}" and stack:
-            closed.append(stack.pop())
-        elif token[0] == ":" and stack:
-            stack[-1].append(string)
-        else:
-            string = token.start()
-    newlines = [match.start() for match in re.finditer("\n", text)]
-    positions, lines, problems = iter(closed), {}, []
-
-    def line(pos: int) -> int:
-        return bisect.bisect_left(newlines, pos) + 1
-
-    def mapping(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        start, *keys = next(positions, [0])
-        keys += [start] * len(pairs)  # pads only for invalid JSON, which is refused anyway
-        obj: dict[str, Any] = {}
-        lines[id(obj)] = line(start)
-        for (key, value), pos in zip(pairs, keys, strict=False):
-            if key in obj:
-                problems.append((line(pos), f"duplicate key {key!r}"))
-            obj[key] = value
-        return obj
-
-    if not text.strip():
-        return [], {}, []
-    try:
-        root = json.loads(text, object_pairs_hook=mapping)
-    except json.JSONDecodeError as error:
-        return [], {}, [(error.lineno, f"invalid JSON: {error.msg}")]
-    except RecursionError:
-        return [], {}, [(1, "invalid JSON: nested too deeply")]
-    return ([] if problems or root is None else [(lines.get(id(root), 1), root)]), lines, problems
-
-
-def load_documents(path: str, text: str) -> tuple[list[Manifest], list[Problem]]:
-    """The objects in one file (YAML or JSON, by suffix) and the problems that refuse them."""
+    ``text`` may be the file's bytes, which must be UTF-8: YAML is then parsed from them as
+    they are, without a str of the whole file. ``budget`` is what the revision may still hold
+    (a fresh :func:`revision_budget` if none); once it is exhausted, the file is read no
+    further and ``budget.exhausted`` says so.
+    """
     lower = path.lower()
     if not lower.endswith(SUFFIXES):
         return [], [Problem(path, 1, "not a manifest: expected .yaml, .yml or .json")]
-    documents, lines, refused = (_read_json if lower.endswith(".json") else _read_yaml)(text)
+    if (refused := decoding.not_text(text)) is not None:
+        return [], [Problem(path, *refused)]
+    budget = budget or revision_budget()
+    if lower.endswith(".json"):
+        json_text = decoding.text_of(text)  # lines are counted in "\n"s
+        decoded = decoding_json.read_json(json_text, budget)
+    else:
+        decoded = decoding_yaml.read_yaml(text, budget)
     manifests: list[Manifest] = []
-    problems = [Problem(path, line, message) for line, message in refused]
-    for line, value in documents:
-        if not isinstance(value, dict):
-            message = f"document must be a mapping, not {type(value).__name__}"
-            problems.append(Problem(path, line, message))
-        elif value.get("kind") != "List" or value.get("apiVersion") != "v1":
-            manifests.append(Manifest(path, line, value))
-        elif not isinstance(items := value.get("items") or [], list):
-            problems.append(Problem(path, line, "List items must be a sequence"))
+    problems = [Problem(path, line, message) for line, message in decoded.problems]
+    for line, value, yaml_lines in decoded.documents:
+        json_list = lower.endswith(".json") and decoding.is_v1_list(value)
+        lines = _json_item_lines(json_text, value) if json_list else yaml_lines  # when needed
+        found, refused_here = _objects(path, line, value, lines)
+        problems += refused_here
+        manifests += found
+    return manifests, problems
+
+
+def _json_item_lines(text: str, value: dict[str, Any]) -> dict[int, int]:
+    items = value.get("items")
+    if not isinstance(items, list):
+        return {}
+    objects = (item for item in items if isinstance(item, dict))
+    lines = decoding_json.json_item_lines(text)
+    return {id(item): line for item, line in zip(objects, lines, strict=False)}
+
+
+def _objects(
+    path: str, line: int, value: Any, lines: dict[int, int]
+) -> tuple[list[Manifest], list[Problem]]:
+    """The manifests of one document: itself, or a ``v1`` ``List``'s items."""
+    if not isinstance(value, dict):
+        return [], [Problem(path, line, f"document must be a mapping, not {type(value).__name__}")]
+    if not decoding.is_v1_list(value):
+        return [Manifest(path, line, value)], []
+    items = value.get("items") or []
+    if not isinstance(items, list):
+        return [], [Problem(path, line, "List items must be a sequence")]
+    manifests: list[Manifest] = []
+    problems: list[Problem] = []
+    for i, item in enumerate(items):
+        if isinstance(item, dict):
+            manifests.append(Manifest(path, lines.get(id(item), line), item))
         else:
-            for i, item in enumerate(items):
-                if isinstance(item, dict):
-                    manifests.append(Manifest(path, lines.get(id(item), line), item))
-                else:
-                    problems.append(Problem(path, line, f"List item {i} is not a mapping"))
+            problems.append(Problem(path, line, f"List item {i} is not a mapping"))
     return manifests, problems
 
 
@@ -287,30 +251,74 @@ def _errors(manifest: Manifest) -> Iterator[str]:
         yield "metadata.name must be a non-empty string"
     elif manifest.group == "rbac.authorization.k8s.io":  # any path segment, "system:metrics" too
         if name in (".", "..") or "/" in name or "%" in name:
-            yield f"metadata.name {name!r} must not be '.' or '..' or contain '/' or '%'"
+            yield f"metadata.name {shown(name)} must not be '.' or '..' or contain '/' or '%'"
     elif len(name) > 253 or not _SUBDOMAIN_RE.fullmatch(name):
-        yield f"metadata.name {name!r} must be a DNS subdomain (a-z, 0-9, '-', '.'; at most 253)"
+        rule = "a DNS subdomain (a-z, 0-9, '-', '.'; at most 253)"
+        yield f"metadata.name {shown(name)} must be {rule}"
     if namespace not in (None, "") and not (
         isinstance(namespace, str) and len(namespace) <= 63 and _LABEL_RE.fullmatch(namespace)
     ):
-        yield f"metadata.namespace {namespace!r} must be a DNS label (a-z, 0-9, '-'; at most 63)"
+        rule = "a DNS label (a-z, 0-9, '-'; at most 63)"
+        yield f"metadata.namespace {shown(namespace)} must be {rule}"
 
 
-def validate(manifests: Sequence[Manifest]) -> list[Problem]:
-    """Required fields, valid names, and no object defined twice (reported at the later one)."""
-    problems: list[Problem] = []
+def _checks(manifests: Sequence[Manifest]) -> Iterator[Problem]:
     first: dict[tuple[str, str, str, str], Manifest] = {}
     for manifest in sorted(manifests, key=lambda m: (m.path, m.line)):
         errors = list(_errors(manifest))
         if not errors and (seen := first.setdefault(manifest.key, manifest)) is not manifest:
             errors.append(f"duplicate of {seen.path}:{seen.line}")
-        problems.extend(Problem(manifest.path, manifest.line, error) for error in errors)
-    return sorted(problems)
+        yield from (Problem(manifest.path, manifest.line, error) for error in errors)
 
 
-def load_tree(files: Iterable[tuple[str, str]]) -> tuple[list[Manifest], list[Problem]]:
-    """Load and validate a whole revision; both lists come back sorted by (path, line)."""
-    loaded = [load_documents(path, text) for path, text in files]
-    manifests = sorted((m for found, _ in loaded for m in found), key=lambda m: (m.path, m.line))
-    problems = [problem for _, refused in loaded for problem in refused]
-    return manifests, sorted(problems + validate(manifests))
+def validate(manifests: Sequence[Manifest]) -> list[Problem]:
+    """Required fields, valid names, and no object defined twice (reported at the later one)."""
+    return sorted(_checks(manifests))
+
+
+class _Kept:
+    """The first ``limit`` problems in order, in bounded memory, and how many more there were."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.problems, self.dropped = limit, list[Problem](), 0
+
+    def add(self, problems: Iterable[Problem]) -> None:
+        for problem in problems:
+            self.problems.append(problem)
+            if len(self.problems) >= 2 * self.limit:
+                self._trim()
+
+    def _trim(self) -> None:
+        self.problems.sort()
+        self.dropped += max(0, len(self.problems) - self.limit)
+        del self.problems[self.limit :]
+
+    def result(self) -> list[Problem]:
+        self._trim()
+        if self.dropped:
+            last = self.problems[-1]
+            note = f"{self.dropped} more problems are not shown (the first {self.limit} are)"
+            self.problems.append(Problem(last.path, last.line, note))
+        return self.problems
+
+
+def load_tree(
+    files: Iterable[tuple[str, str | bytes]], *, also: Iterable[Problem] = ()
+) -> tuple[list[Manifest], list[Problem]]:
+    """Load and validate a whole revision; both lists come back sorted by (path, line).
+
+    ``files`` is consumed one file at a time (only one text need be alive), and no further once
+    the revision's :func:`revision_budget` is exhausted. ``also``, problems found while reading
+    the files, is iterated after them and reported with the rest.
+    """
+    budget, kept, manifests = revision_budget(), _Kept(MAX_PROBLEMS), list[Manifest]()
+    for path, text in files:
+        found, refused = load_documents(path, text, budget=budget)
+        manifests += found
+        kept.add(refused)
+        if budget.exhausted:
+            break
+    manifests.sort(key=lambda m: (m.path, m.line))
+    kept.add(also)
+    kept.add(_checks(manifests))
+    return manifests, kept.result()

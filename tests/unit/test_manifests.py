@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import tracemalloc
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,10 +13,12 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reloader.core import manifests as manifests_module
 from reloader.core.manifests import (
     ALIASES_REFUSED,
     Manifest,
     Problem,
+    digest_of,
     load_documents,
     load_tree,
     validate,
@@ -219,7 +222,7 @@ def test_documents_that_are_not_mappings_are_refused() -> None:
 def test_bad_explicit_tags_are_reported_at_their_line() -> None:
     text = lines("a: 1", "b: !!int abc", "c: !Ref x")
     assert shown(load_documents("t.yaml", text)[1]) == [
-        "t.yaml:2: invalid value: invalid literal for int() with base 10: 'abc'",
+        "t.yaml:2: invalid value: not a valid !!int",  # never the value: it may be a Secret's
         "t.yaml:3: invalid value: could not determine a constructor for the tag '!Ref'",
     ]
 
@@ -502,3 +505,298 @@ def test_json_round_trip(obj: dict[str, Any], indent: int | str | None) -> None:
     loaded, problems = load_documents("m.json", json.dumps(obj, indent=indent))
     assert problems == []
     assert [m.obj for m in loaded] == [obj]
+
+
+# --- what JSON cannot hold is refused at its line, never later ---
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("a: 1\nb: x\x00y\n", 2, "invalid YAML: character #x0000: control characters"),
+        ("a: 1\nb: é\x07\n", 2, "invalid YAML: character #x0007: control characters"),
+        ("a: 1\nb: !!binary aGk=\n", 2, "invalid value: !!binary is not allowed"),
+        ("a: 1\nb: !!set {x, y}\n", 2, "invalid value: !!set is not allowed"),
+        ("a: !!omap [x: 1]\n", 1, "invalid value: !!omap is not allowed"),
+        ("a: !!pairs [x: 1]\n", 1, "invalid value: !!pairs is not allowed"),
+        ("a: 1\nb: .inf\n", 2, "invalid value: a float that is not finite"),
+        ("a: -.Inf\n", 1, "invalid value: a float that is not finite"),
+        ("a: .NaN\n", 1, "invalid value: a float that is not finite"),
+        ("a: 1.0e+999\n", 1, "invalid value: a float that is not finite"),
+        ("a: " + "1" * 4301 + "\n", 1, "invalid value: an integer of more than 4300 digits"),
+        ("a: 0x" + "f" * 3600 + "\n", 1, "invalid value: an integer of more than 4300 digits"),
+        ("a: !!int " + "1:" * 3000 + "1\n", 1, "invalid value: an integer of more than 4300"),
+        ("~: a\n", 1, "mapping keys must be strings, integers or booleans, not null"),
+        ("1.5: a\n", 1, "mapping keys must be strings, integers or booleans, not a float"),
+        ("a: <<\n", 1, "invalid value: a plain << (a merge key) is not allowed as a value"),
+        ("a: !!str [x]\n", 1, "invalid value: !!str cannot be a sequence"),
+        ("a: !!map x\n", 1, "invalid value: !!map cannot be a scalar"),
+        ("a: !!null x\n", 1, "invalid value: not a valid !!null"),
+    ],
+)
+def test_yaml_values_without_a_json_form_are_refused_at_their_line(
+    text: str, line: int, message: str
+) -> None:
+    manifests, problems = load_documents("v.yaml", text)
+    assert manifests == []
+    [problem] = problems
+    assert (problem.line, problem.message[: len(message)]) == (line, message)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ('{"a": 1,\n "b": ' + "1" * 4301 + "}", 2, "invalid value: an integer of more than 4300"),
+        ('{"a": 1,\n "b": -' + "9" * 5000 + "}", 2, "invalid value: an integer of more than 4300"),
+        ('{"a": 1,\n "b": NaN}', 2, "invalid value: a float that is not finite"),
+        ('{"a": 1,\n "b": [-Infinity]}', 2, "invalid value: a float that is not finite"),
+        ('{"a": 1,\n "b": 1e999}', 2, "invalid value: a float that is not finite"),
+        ('{"a": 1,\n "b": "x\\ud800"}', 2, "invalid value: a string holding a lone UTF-16"),
+        ('{"a": 1,\n "\\udc00": 1}', 2, "invalid value: a string holding a lone UTF-16"),
+        ('{"a": "\ud800"}', 1, "not UTF-8 text (a lone surrogate)"),
+    ],
+)
+def test_json_values_without_a_json_form_are_refused_at_their_line(
+    text: str, line: int, message: str
+) -> None:
+    manifests, problems = load_documents("v.json", text)
+    assert manifests == []
+    [problem] = problems
+    assert (problem.line, problem.message[: len(message)]) == (line, message)
+
+
+def test_json_keeps_surrogate_pairs_and_escaped_backslashes() -> None:
+    text = '{"s": "\\ud83d\\ude00", "t": "\\\\ud800", "n": 1e308, "i": ' + "9" * 4300 + "}"
+    [loaded] = load_documents("v.json", text)[0]
+    assert loaded.obj["s"] == "😀"
+    assert loaded.obj["t"] == "\\ud800"
+    assert loaded.obj["i"] == int("9" * 4300)
+    json.dumps(loaded.obj, allow_nan=False)
+
+
+def test_keys_of_mixed_types_load_as_kubectl_writes_them_and_digest() -> None:
+    [loaded] = load_documents("k.yaml", "{1: a, b: c, false: d}\n")[0]
+    assert loaded.obj == {1: "a", "b": "c", False: "d"}
+    assert json.loads(json.dumps(loaded.obj)) == {"1": "a", "b": "c", "false": "d"}
+    assert loaded.digest == digest_of({"1": "a", "b": "c", "false": "d"})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{1: a, "1": b}\n', "k.yaml:1: duplicate key '1' once written as JSON"),
+        ('{"true": a, yes: b}\n', "k.yaml:1: duplicate key 'true' once written as JSON"),
+        ("{1: a, true: b}\n", "k.yaml:1: duplicate key True"),  # equal in Python: refused too
+    ],
+)
+def test_keys_that_json_writes_the_same_are_duplicates(text: str, message: str) -> None:
+    assert shown(load_documents("k.yaml", text)[1]) == [message]
+
+
+def test_a_refused_value_refuses_only_its_own_document() -> None:
+    text = CONFIGMAP + lines("---", "a: !!binary aGk=", "---") + CONFIGMAP
+    manifests, problems = load_documents("d.yaml", text)
+    assert [m.line for m in manifests] == [1, 8]
+    assert [p.line for p in problems] == [6]
+
+
+def test_a_control_character_refuses_the_file_at_its_line() -> None:
+    text = CONFIGMAP + "---\n" + CONFIGMAP.replace("app", "b\x01")
+    manifests, problems = load_documents("c.yaml", text)
+    assert manifests == []  # libyaml reads ahead: the error may come before the first ends
+    assert shown(problems) == [
+        "c.yaml:9: invalid YAML: character #x0001: control characters are not allowed"
+    ]
+
+
+def test_timestamps_stay_the_strings_written() -> None:
+    [loaded] = load_documents(
+        "t.yaml", "a: 2001-12-14t21:59:43.10-05:00\nb: !!timestamp 2002-12-14\n"
+    )[0]
+    assert loaded.obj == {"a": "2001-12-14t21:59:43.10-05:00", "b": "2002-12-14"}
+
+
+# --- no problem quotes a value ---
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password: !!int hunter2\n",
+        "password: !!float hunter2\n",
+        "password: !!bool hunter2\n",
+        "password: !!null hunter2\n",
+        "password: !!binary hunter2\n",
+        "password: !!set {hunter2}\n",
+        "password: !Secret hunter2\n",
+        "password: !!map hunter2\n",
+        "password: hunter2\npassword: hunter2\n",
+        "- hunter2\n",
+        "{a: [hunter2, !!int 0x" + "f" * 3600 + "]}\n",
+    ],
+)
+def test_a_problem_never_quotes_a_value(text: str) -> None:
+    _, problems = load_documents("s.yaml", text)
+    assert problems
+    assert all("hunter2" not in problem.message for problem in problems), problems
+
+
+def test_the_message_names_the_tag_and_the_line_instead() -> None:
+    assert shown(load_documents("s.yaml", "a: 1\npassword: !!int hunter2\n")[1]) == [
+        "s.yaml:2: invalid value: not a valid !!int"
+    ]
+
+
+def test_long_keys_and_names_are_shortened_in_messages() -> None:
+    key = "k" * 10_000
+    [problem] = load_documents("k.yaml", f"{key}: 1\n{key}: 2\n")[1]
+    assert len(problem.message) < 100
+    [problem] = validate([manifest(configmap("N" * 10_000))])
+    assert len(problem.message) < 200
+
+
+# --- bytes, as read from disk ---
+
+
+def test_bytes_load_as_their_text_does() -> None:
+    text = CONFIGMAP + "data:\n  k: é😀\n---\n" + CONFIGMAP.replace("app", "b")
+    assert load_documents("b.yaml", text.encode()) == load_documents("b.yaml", text)
+    as_json = json.dumps({**configmap(), "data": {"k": "é😀"}}, ensure_ascii=False, indent=1)
+    assert load_documents("b.json", as_json.encode()) == load_documents("b.json", as_json)
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "message"),
+    [
+        (b"a: 1\nb: \xff\n", 2, "not UTF-8 text (invalid start byte)"),
+        (b"a: 1\n\nb: \xc3", 3, "not UTF-8 text (unexpected end of data)"),
+        ("a: 1\n".encode("utf-16"), 1, "not UTF-8 text (a UTF-16 or UTF-32 byte order mark)"),
+    ],
+)
+def test_bytes_that_are_not_utf8_are_refused_at_their_line(
+    data: bytes, line: int, message: str
+) -> None:
+    for path in ("b.yaml", "b.json"):
+        assert load_documents(path, data) == ([], [Problem(path, line, message)])
+
+
+def test_carriage_returns_count_as_newlines() -> None:
+    yaml_text = "a: 1\r\nb: !!int x\r\n"
+    json_text = '{"a": 1,\r\n"a": 2}\r\n'
+    assert [p.line for p in load_documents("c.yaml", yaml_text.encode())[1]] == [2]
+    assert [p.line for p in load_documents("c.json", json_text.encode())[1]] == [2]
+    assert [p.line for p in load_documents("c.json", json_text.replace("\n", ""))[1]] == [2]
+
+
+# --- JSON's lines, found by scanning only when needed ---
+
+
+def test_json_duplicate_keys_in_nested_objects_are_each_reported_at_their_line() -> None:
+    text = '{\n "a": {"x": 1, "x": 2},\n "b": [{"y": {"}": 1}}, {"y": 1,\n "y": 2}],\n "a": 3\n}'
+    assert shown(load_documents("d.json", text)[1]) == [
+        "d.json:2: duplicate key 'x'",
+        "d.json:4: duplicate key 'y'",
+        "d.json:5: duplicate key 'a'",
+    ]
+
+
+def test_json_list_items_lines_ignore_other_arrays_and_nested_items() -> None:
+    items = [
+        {**configmap("a"), "items": [{"x": 1}]},
+        "not an object",
+        {**configmap("b"), "spec": {"items": [{"y": 2}]}},
+    ]
+    text = json.dumps(
+        {"apiVersion": "v1", "kind": "List", "other": [{"z": 1}], "items": items}, indent=1
+    )
+    manifests, problems = load_documents("l.json", text)
+    starts = [n + 1 for n, row in enumerate(text.splitlines()) if row == "  {"]
+    assert [(m.line, m.name) for m in manifests] == [(starts[1], "a"), (starts[2], "b")]
+    assert shown(problems) == ["l.json:1: List item 1 is not a mapping"]
+
+
+# --- limits: what a revision may hold, so that reading it cannot exhaust memory ---
+
+
+def test_nesting_deeper_than_the_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(manifests_module, "MAX_DEPTH", 5)
+    ok = "a: [[[[1]]]]\n"  # five levels with the document's mapping
+    assert load_documents("n.yaml", ok)[1] == []
+    assert shown(load_documents("n.yaml", "a: [[[[[1]]]]]\n")[1]) == [
+        "n.yaml:1: nested more than 5 levels deep"
+    ]
+    assert shown(load_documents("n.json", '{"a":\n[[[[[1]]]]]}')[1]) == [
+        "n.json:2: nested more than 5 levels deep"
+    ]
+
+
+def test_reading_stops_at_the_value_over_the_revisions_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(manifests_module, "MAX_REVISION_VALUES", 12)
+    read: list[str] = []
+
+    def files() -> Iterator[tuple[str, str]]:
+        for path in ("a.yaml", "b.json", "c.yaml"):
+            read.append(path)
+            yield path, CONFIGMAP if path != "b.json" else json.dumps(configmap("b"), indent=1)
+
+    manifests, problems = load_tree(files())
+    assert read == ["a.yaml", "b.json"]  # c.yaml is never read
+    assert [m.path for m in manifests] == ["a.yaml"]  # 9 values; b.json's 4th is the 13th
+    assert shown(problems) == [
+        "b.json:3: the revision holds more than 12 values (scalars, sequences and mappings, "
+        "keys included); refused here"
+    ]
+
+
+def test_yaml_over_the_value_limit_is_refused_at_the_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(manifests_module, "MAX_REVISION_VALUES", 10)
+    text = CONFIGMAP + lines("data:", "  a: b", "  c: d")
+    assert [(p.line, p.message[:40]) for p in load_documents("v.yaml", text)[1]] == [
+        (6, "the revision holds more than 10 values (")  # the 11th: the mapping under data
+    ]
+
+
+def test_reading_stops_at_the_object_over_the_revisions_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(manifests_module, "MAX_REVISION_OBJECTS", 2)
+    text = "".join(
+        f"--- {{apiVersion: v1, kind: ConfigMap, metadata: {{name: c{i}}}}}\n" for i in range(4)
+    )
+    manifests, problems = load_tree([("o.yaml", text), ("p.yaml", text)])
+    assert [m.line for m in manifests] == [1, 2]
+    assert shown(problems) == ["o.yaml:3: the revision holds more than 2 objects; refused here"]
+
+
+def test_problems_are_capped_per_file_and_per_revision(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(manifests_module, "MAX_PROBLEMS_PER_FILE", 3)
+    monkeypatch.setattr(manifests_module, "MAX_PROBLEMS", 4)
+    text = "".join(f"a{i}: 1\na{i}: 2\n" for i in range(10))  # a duplicate key every two lines
+    _, problems = load_documents("p.yaml", text)
+    assert shown(problems) == [
+        "p.yaml:2: duplicate key 'a0'",
+        "p.yaml:4: duplicate key 'a1'",
+        "p.yaml:6: duplicate key 'a2'",
+        "p.yaml:6: reading stopped after 3 problems in this file",
+    ]
+    _, problems = load_tree([(f"{name}.yaml", text) for name in "abc"])
+    assert len(problems) == 5
+    assert problems[-1] == Problem("a.yaml", 6, "8 more problems are not shown (the first 4 are)")
+
+
+@pytest.mark.timeout(20)
+def test_a_dense_document_costs_memory_in_proportion_to_its_values() -> None:
+    text = CONFIGMAP + "d: [" + "{}," * 100_000 + "{}]\n"
+    tracemalloc.start()
+    try:
+        manifests, problems = load_documents("d.yaml", text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert problems == []
+    assert len(manifests[0].obj["d"]) == 100_001
+    assert peak < 100 * 100_001  # PyYAML's node graph alone took ~600 bytes a value

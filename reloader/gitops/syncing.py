@@ -266,6 +266,7 @@ class Syncer:
             _, manifests, problems = self._parsed  # idle, or still refused: the tree is as read
             problems = list(problems)
         else:
+            self._parsed = None  # never two revisions in memory at once (the parse limits)
             tree = await self.source.checkout(sha)
             manifests, problems = await read_tree(tree, self.settings.path)
             self._parsed = (sha, manifests, list(problems))

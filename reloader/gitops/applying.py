@@ -9,7 +9,9 @@ is applied, and how "is the live object already as git wants it" is answered wit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,3 +203,46 @@ class Applier:
             body=body,
             content_type=APPLY_PATCH,
         )
+
+
+async def live_objects(rest: Rest, paths: Iterable[str]) -> dict[str, JSONDict]:
+    """The live objects at ``paths``: one paged LIST per collection, not a GET per object."""
+    live: dict[str, JSONDict] = {}
+    wanted = set(paths)  # a page holds every object of its kind: keep only these
+    for collection in sorted({p.rsplit("/", 1)[0] for p in wanted}):
+        token = ""
+        while True:
+            query: dict[str, str | int | bool] = {"limit": 500}
+            if token:
+                query["continue"] = token
+            try:
+                page = await rest.get(collection, query)
+            except ApiError as exc:
+                if exc.not_found:  # a kind a CRD of this revision is about to bring
+                    break
+                raise
+            for item in page.get("items") or ():
+                path = f"{collection}/{item['metadata']['name']}"
+                if path in wanted:
+                    live[path] = item
+            token = (page.get("metadata") or {}).get("continue") or ""
+            if not token:
+                break
+    return live
+
+
+async def wait_established(rest: Rest, crds: Sequence[str], within: float = 60.0) -> None:
+    """Wait until the CRDs named are Established: only then are their kinds served."""
+    deadline = time.monotonic() + within
+    for name in crds:
+        path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
+        while True:
+            obj = await rest.get(path)
+            conditions = (obj.get("status") or {}).get("conditions") or ()
+            if any(
+                c.get("type") == "Established" and c.get("status") == "True" for c in conditions
+            ):
+                break
+            if time.monotonic() > deadline:
+                raise ApiError(504, "Timeout", f"CRD {name} not Established in {within}s")
+            await asyncio.sleep(0.2)

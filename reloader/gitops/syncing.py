@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,9 +26,18 @@ from reloader.core.ordering import Stage, stage_of, staged
 from reloader.core.references import Kind
 from reloader.gitops import inventory, options, owning, pruning
 from reloader.gitops import state as states
-from reloader.gitops.applying import Applier, Target, UnknownKind, comparable, crd_for
+from reloader.gitops.applying import (
+    Applier,
+    Target,
+    UnknownKind,
+    comparable,
+    crd_for,
+    live_objects,
+    wait_established,
+)
 from reloader.gitops.inventory import Entry, ObjectKey
 from reloader.gitops.reading import read_tree
+from reloader.gitops.reporting import LOG_NAMES, Report, log_synced
 from reloader.gitops.source import Commit, Credentials, GitError, GitSource
 from reloader.gitops.stamping import stamp
 from reloader.gitops.validating import missing_kind, server_dry_run
@@ -49,7 +58,6 @@ from reloader.telemetry.metrics import (
 
 log = get_logger("gitops")
 DriftMode = Literal["correct", "detect"]
-LOG_NAMES = 100
 
 
 @dataclass(frozen=True)
@@ -69,23 +77,6 @@ class SyncSettings:
     credentials: Credentials = field(default_factory=Credentials)
     git_timeout: float = 60.0
     sync_timeout: float = 600.0
-
-
-@dataclass
-class Report:
-    created: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    corrected: list[str] = field(default_factory=list)
-    drifted: list[str] = field(default_factory=list)
-    pruned: list[str] = field(default_factory=list)
-    recreated: list[str] = field(default_factory=list)
-    not_pruned: list[str] = field(default_factory=list)
-    unchanged: int = 0
-
-    @property
-    def writes(self) -> int:
-        done = (self.created, self.changed, self.corrected, self.pruned, self.recreated)
-        return sum(len(names) for names in done)
 
 
 def _now() -> str:
@@ -124,27 +115,6 @@ def _identity(manifest: Manifest) -> tuple[str, ...]:
 def _name(manifest: Manifest) -> str:
     ns = f"{manifest.namespace}/" if manifest.namespace else ""
     return f"{manifest.kind}/{ns}{manifest.name}"
-
-
-def log_synced(fields: dict[str, object]) -> None:
-    """One "synced" line; with more than ``LOG_NAMES`` objects, those go on "synced
-    objects" lines of that many each, as one log line must stay short enough for log
-    pipelines (the container runtime splits lines at 16 KiB) and the audit trail whole."""
-    lists = {k: v for k, v in fields.items() if isinstance(v, list)}
-    counts = {k: len(v) for k, v in lists.items()}
-    if sum(counts.values()) <= LOG_NAMES:
-        log.info("synced", **fields, counts=counts)
-        return
-    short = {k: v for k, v in fields.items() if k not in lists}
-    log.info("synced", **short, counts=counts, objects_listed_below=True)
-    for action, names in lists.items():
-        for start in range(0, len(names), LOG_NAMES):
-            log.info(
-                "synced objects",
-                revision=fields["revision"],
-                action=action,
-                objects=names[start : start + LOG_NAMES],
-            )
 
 
 class RevisionRefused(Exception):
@@ -374,7 +344,7 @@ class Syncer:
             reload_all=self.reload_all,
         )
         index = {id(m): i for i, m in enumerate(manifests)}
-        live = await self._live_objects(t.path for t in targets.values())
+        live = await live_objects(self.rest, (t.path for t in targets.values()))
         report = Report()
         gate = asyncio.Semaphore(self.settings.concurrency)
         applied: dict[ObjectKey, Entry] = {}
@@ -425,8 +395,8 @@ class Syncer:
                     raise failed[0]
                 if refused:
                     raise RevisionRefused(sorted(refused), reason="ApplyFailed")
-                await self._wait_established(
-                    [m for m in stage if m.kind == "CustomResourceDefinition"]
+                await wait_established(
+                    self.rest, [m.name for m in stage if m.kind == "CustomResourceDefinition"]
                 )
                 if deferred and stage_of(stage[0]) == Stage.NAMESPACES_AND_CRDS:
                     await self._dry_run_deferred(deferred, manifests)
@@ -515,31 +485,6 @@ class Syncer:
                 plural=str((spec.get("names") or {}).get("plural")),
                 namespaced=spec.get("scope") == "Namespaced",
             )
-
-    async def _live_objects(self, paths: Iterable[str]) -> dict[str, JSONDict]:
-        """The live objects at ``paths``: one paged LIST per collection, not a GET per object."""
-        live: dict[str, JSONDict] = {}
-        wanted = set(paths)  # a page holds every object of its kind: keep only ours
-        for collection in sorted({p.rsplit("/", 1)[0] for p in wanted}):
-            token = ""
-            while True:
-                query: dict[str, str | int | bool] = {"limit": 500}
-                if token:
-                    query["continue"] = token
-                try:
-                    page = await self.rest.get(collection, query)
-                except ApiError as exc:
-                    if exc.not_found:  # a kind this revision's CRD is about to bring
-                        break
-                    raise
-                for item in page.get("items") or ():
-                    path = f"{collection}/{item['metadata']['name']}"
-                    if path in wanted:
-                        live[path] = item
-                token = (page.get("metadata") or {}).get("continue") or ""
-                if not token:
-                    break
-        return live
 
     async def _apply_one(
         self,
@@ -635,21 +580,6 @@ class Syncer:
             await asyncio.sleep(0.2)
         return await self.applier.apply(manifest, body, dry_run=False)
 
-    async def _wait_established(self, crds: Sequence[Manifest], within: float = 60.0) -> None:
-        deadline = time.monotonic() + within
-        for crd in crds:
-            path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd.name}"
-            while True:
-                obj = await self.rest.get(path)
-                conditions = (obj.get("status") or {}).get("conditions") or ()
-                if any(
-                    c.get("type") == "Established" and c.get("status") == "True" for c in conditions
-                ):
-                    break
-                if time.monotonic() > deadline:
-                    raise ApiError(504, "Timeout", f"CRD {crd.name} not Established in {within}s")
-                await asyncio.sleep(0.2)
-
     async def _prune(
         self, plan: pruning.Plan, entries: dict[ObjectKey, Entry], report: Report
     ) -> None:
@@ -740,42 +670,13 @@ class Syncer:
                 GITOPS_LAST_APPLIED.remove(self.state.last_applied.sha)
             self.state.last_applied = commit
             GITOPS_LAST_APPLIED.labels(commit.sha).set(time.time())
-        fields = {
-            "revision": commit.sha[:12],
-            "author": commit.author,
-            "subject": commit.subject,
-            "created": report.created,
-            "changed": report.changed,
-            "pruned": report.pruned,
-            "corrected": report.corrected,
-            "recreated": report.recreated,
-            "drifted": report.drifted,
-            "unchanged": report.unchanged,
-            "seconds": round(seconds, 3),
-        }
+        fields = report.fields(commit, seconds=seconds)
         changed = self._saved != self._lists()
         if fresh or report.writes or report.drifted or self._state_object is None or changed:
             await self._save()
         if fresh or report.writes:
             log_synced(fields)
-            summary = (
-                f"revision {commit.sha[:12]} ({commit.subject!r} by {commit.author}): "
-                f"{len(report.created)} created, {len(report.changed)} changed, "
-                f"{len(report.pruned)} pruned, {len(report.corrected)} corrected"
-                + (f", {len(report.recreated)} recreated" if report.recreated else "")
-            )
-            details = "; ".join(
-                f"{k}: {', '.join(v)}"
-                for k, v in (
-                    ("created", report.created),
-                    ("changed", report.changed),
-                    ("pruned", report.pruned),
-                    ("corrected", report.corrected),
-                    ("recreated (an immutable field changed)", report.recreated),
-                )
-                if v
-            )
-            await self._event(warning=False, reason="Synced", message=f"{summary}. {details}")
+            await self._event(warning=False, reason="Synced", message=report.summary(commit))
         elif report.drifted:
             log.warning("drift detected (not corrected: --drift detect)", **fields)
             await self._event(

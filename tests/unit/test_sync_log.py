@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from structlog.testing import capture_logs
 
-from reloader.gitops.syncing import LOG_NAMES, log_synced
+from reloader.gitops.reporting import LOG_NAMES, log_synced
 
 
 def _fields(created: int, changed: int) -> dict[str, object]:

@@ -115,6 +115,21 @@ async def state(rest: Rest, namespace: str) -> dict[str, Any]:
     return body
 
 
+async def seed_state(rest: Rest, namespace: str, inventory: list[Any]) -> None:
+    """A state ConfigMap holding ``inventory`` as written, before the loop starts: one left by
+    an earlier release, or one tampered with by whoever may patch it."""
+    await rest.request(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/configmaps",
+        body={
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": STATE},
+            "data": {"status.json": "{}", "inventory.json": json.dumps(inventory)},
+        },
+    )
+
+
 async def applied_sha(rest: Rest, namespace: str) -> str | None:
     last = (await state(rest, namespace)).get("last_applied") or {}
     sha: str | None = last.get("sha")

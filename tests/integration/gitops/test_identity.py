@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from functools import partial
 
 from reloader.core import names
 from reloader.kube.rest import JSONDict, Rest
 from tests.integration.cluster import configmap, create, deployment, eventually, path_of, stays
 from tests.integration.gitops.conftest import StartLoop
-from tests.integration.gitops.support import STATE, GitRepo, is_applied, reloader_status, state
+from tests.integration.gitops.support import (
+    GitRepo,
+    is_applied,
+    reloader_status,
+    seed_state,
+    state,
+)
 
 
 def hpa(version: str) -> JSONDict:
@@ -84,16 +89,7 @@ async def test_an_inventory_of_the_first_format_migrates_without_deleting(
     }
     old = [path_of("ConfigMap", namespace, n) for n in ("a", "b", "dropped")]
     old.append(f"/api/v1/namespaces/{namespace}/configmaps")  # a collection: refused
-    await rest.request(
-        "POST",
-        f"/api/v1/namespaces/{namespace}/configmaps",
-        body={
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": STATE},
-            "data": {"status.json": "{}", "inventory.json": json.dumps(old)},
-        },
-    )
+    await seed_state(rest, namespace, old)
     repo.put("a.yaml", configmap("a", {"x": "1"}))
     repo.put("b.yaml", configmap("b", {"x": "2"}))
     sha = repo.commit("a and b; dropped is gone from git")

@@ -3,7 +3,6 @@ inventory says; adopted objects and namespaces holding others' objects are kept.
 
 from __future__ import annotations
 
-import json
 from functools import partial
 
 from reloader.core import names
@@ -11,12 +10,12 @@ from reloader.kube.rest import JSONDict, Rest
 from tests.integration.cluster import configmap, create, eventually, merge_patch, stays
 from tests.integration.gitops.conftest import StartLoop
 from tests.integration.gitops.support import (
-    STATE,
     GitRepo,
     event_with,
     exists,
     is_applied,
     reloader_status,
+    seed_state,
     state,
 )
 
@@ -42,16 +41,7 @@ async def test_a_tampered_inventory_deletes_nothing_it_names(
             f"/api/v1/namespaces/{namespace}/configmaps",
             42,
         ]
-        await rest.request(
-            "POST",
-            f"/api/v1/namespaces/{namespace}/configmaps",
-            body={
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": STATE},
-                "data": {"inventory.json": json.dumps(entries)},
-            },
-        )
+        await seed_state(rest, namespace, entries)
         repo.put("mine.yaml", configmap("mine", {"x": "1"}))
         sha = repo.commit("one ConfigMap")
         await start_loop("--prune", "true", "--force-prune", "true")

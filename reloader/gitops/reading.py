@@ -12,6 +12,11 @@ limit and the size, and the revision is refused. Files are read and parsed one a
 only one file's text is alive at once; what parsing keeps is bounded by
 :mod:`reloader.core.manifests`' value and object limits. ``bench/parse_memory.py`` measures the
 largest revision these allow, and the peak is under 60% of the GitOps container's 384 MiB.
+
+Not every file under the path is read: :mod:`reloader.core.ignoring` says which are skipped (hidden
+paths, CI files, ``.sourceignore``, kustomize's build files, Helm charts) and why. A
+``.sourceignore`` is read under the same rules as a manifest: inside the checkout, and at most
+:data:`MAX_FILE_BYTES`.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from reloader.core.ignoring import CHART_FILE, IGNORE_FILE, Ignore, build_input, is_chart
 from reloader.core.manifests import SUFFIXES, Manifest, Problem, load_tree
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -31,25 +37,76 @@ MAX_REVISION_BYTES = 16 * 1024 * 1024
 (up to 4 bytes a character in Python)."""
 
 
+def _inside(path: Path, real_root: Path, rel: str, problems: list[Problem]) -> Path | None:
+    """Where ``path`` leads, if that is a file inside the checkout (a link out is a problem)."""
+    target = path.resolve()
+    if path.is_symlink() and not target.is_relative_to(real_root):
+        problems.append(Problem(rel, 1, "symlink points outside the repository; refused"))
+        return None
+    return target if target.is_file() else None
+
+
+def _with_ignore_file(
+    ignore: Ignore, directory: Path, real_root: Path, problems: list[Problem]
+) -> Ignore:
+    """``ignore`` and the rules of the directory's ``.sourceignore``, if it has one."""
+    rel_dir = directory.relative_to(real_root).as_posix()
+    rel = (PurePosixPath(rel_dir) / IGNORE_FILE).as_posix()
+    target = _inside(directory / IGNORE_FILE, real_root, rel, problems)
+    if target is None:
+        return ignore
+    size = target.stat().st_size
+    data = _too_large(rel, size) if size > MAX_FILE_BYTES else _read(rel, target)
+    if isinstance(data, Problem):
+        problems.append(data)
+        return ignore
+    try:
+        return ignore.with_file(rel_dir, data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(rel, 1, f"not UTF-8 text ({exc.reason})"))
+        return ignore
+
+
 def _manifest_files(root: Path, subdir: str, problems: list[Problem]) -> Iterator[tuple[str, Path]]:
-    """Each manifest file under ``root/subdir`` in path order, as (relative path, real path)."""
+    """Each manifest file under ``root/subdir`` in path order, as (relative path, real path),
+    leaving out what :mod:`reloader.core.ignoring` excludes."""
     real_root = root.resolve()
     base = (root / subdir).resolve()
     if not base.is_relative_to(real_root) or not base.is_dir():
         problems.append(Problem(subdir, 1, "the path is not a directory inside the repository"))
         return
+    ignore = Ignore(PurePosixPath(base.relative_to(real_root).as_posix()))
+    for directory in reversed([base, *base.parents]):  # the root's rules first
+        if directory.is_relative_to(real_root) and directory != base:
+            ignore = _with_ignore_file(ignore, directory, real_root, problems)
+    rules = {base: _with_ignore_file(ignore, base, real_root, problems)}
     for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d != ".git")
-        for name in sorted(filenames) + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
-            path = Path(dirpath) / name
-            rel = str(path.relative_to(real_root))
-            if not name.endswith(SUFFIXES):
+        here = Path(dirpath)
+        ignore = rules.pop(here)
+        if is_chart(filenames):
+            dirnames[:] = []
+            if here == base:
+                rel = str((here / CHART_FILE).relative_to(real_root))
+                message = "the path is a Helm chart: its templates are not manifests until rendered"
+                problems.append(Problem(rel, 1, message))
+            continue
+
+        def kept(path: Path, *, is_dir: bool, ignore: Ignore = ignore) -> bool:
+            return not ignore.excluded(path.relative_to(real_root).as_posix(), is_dir=is_dir)
+
+        linked = [d for d in dirnames if (here / d).is_symlink()]  # read like files, if at all
+        dirnames[:] = sorted(
+            d for d in dirnames if d != ".git" and d not in linked and kept(here / d, is_dir=True)
+        )
+        for name in dirnames:
+            rules[here / name] = _with_ignore_file(ignore, here / name, real_root, problems)
+        for name in sorted(filenames) + sorted(linked):
+            path = here / name
+            if not name.endswith(SUFFIXES) or build_input(name) or not kept(path, is_dir=False):
                 continue
-            target = path.resolve()
-            if path.is_symlink() and not target.is_relative_to(real_root):
-                problems.append(Problem(rel, 1, "symlink points outside the repository; refused"))
-            elif target.is_file():
-                yield rel, target
+            target = _inside(path, real_root, str(path.relative_to(real_root)), problems)
+            if target is not None:
+                yield str(path.relative_to(real_root)), target
 
 
 def _read(rel: str, target: Path) -> bytes | Problem:

@@ -1,4 +1,4 @@
-"""Reading a checkout's manifests (reloader.gitops.reading): links, and the byte limits."""
+"""Reading a checkout's manifests (reloader.gitops.reading): links, limits, what is skipped."""
 
 from __future__ import annotations
 
@@ -114,3 +114,87 @@ def test_the_tree_gives_the_verdict_of_its_texts(tmp_path: Path) -> None:
     assert [m.name for m in from_disk[0]] == ["d"]
     assert [(p.path, p.line) for p in from_disk[1]] == [("a.yaml", 6), ("b.json", 1), ("c.yaml", 6)]
     assert all("hunter2" not in p.message for p in from_disk[1])
+
+
+def test_ci_files_hidden_paths_build_files_and_charts_are_not_read(tmp_path: Path) -> None:
+    """What a repository holds besides manifests, each of which would be a problem if read."""
+    not_an_object = "name: not an object\n"
+    for rel in [
+        ".github/workflows/ci.yml",
+        ".gitlab-ci.yml",
+        ".pre-commit-config.yaml",
+        ".vscode/settings.json",
+        "cloudbuild.yaml",
+        "apps/kustomization.yaml",
+        "apps/kustomization.yml",
+        "charts/web/Chart.yaml",
+        "charts/web/values.yaml",
+        "charts/web/values-prod.yaml",
+    ]:
+        write(tmp_path, rel, not_an_object)
+    write(tmp_path, "charts/web/templates/cm.yaml", "metadata:\n  name: {{ .Release.Name }}\n")
+    write(tmp_path, "apps/web.yaml", CONFIGMAP.format(name="web"))
+    write(tmp_path, "charts/plain.yaml", CONFIGMAP.format(name="plain"))  # beside a chart: read
+    manifests, problems = read_tree_sync(tmp_path)
+    assert problems == []
+    assert [(m.path, m.name) for m in manifests] == [
+        ("apps/web.yaml", "web"),
+        ("charts/plain.yaml", "plain"),
+    ]
+
+
+def test_sourceignore_files_of_the_root_the_path_and_below_exclude(tmp_path: Path) -> None:
+    write(tmp_path, ".sourceignore", "# not yet\nclusters/prod/drafts/\n")
+    write(tmp_path, "clusters/.sourceignore", "*.local.yaml\n")
+    write(tmp_path, "clusters/prod/.sourceignore", "/old.yaml\n")
+    write(tmp_path, "clusters/prod/apps/.sourceignore", "!keep.local.yaml\n")
+    broken = "kind: [\n"
+    for rel in [
+        "clusters/prod/drafts/x.yaml",
+        "clusters/prod/web.local.yaml",
+        "clusters/prod/old.yaml",
+        "clusters/staging/web.yaml",  # outside the path
+    ]:
+        write(tmp_path, rel, broken)
+    write(tmp_path, "clusters/prod/apps/old.yaml", CONFIGMAP.format(name="old"))  # `/` anchors
+    write(tmp_path, "clusters/prod/apps/keep.local.yaml", CONFIGMAP.format(name="keep"))
+    write(tmp_path, "clusters/prod/web.yaml", CONFIGMAP.format(name="web"))
+    manifests, problems = read_tree_sync(tmp_path, "clusters/prod")
+    assert problems == []
+    assert [m.name for m in manifests] == ["keep", "old", "web"]
+
+
+def test_a_hidden_path_named_by_the_git_path_is_read(tmp_path: Path) -> None:
+    write(tmp_path, ".deploy/web.yaml", CONFIGMAP.format(name="web"))
+    write(tmp_path, ".deploy/.github/ci.yml", "on: push\n")
+    assert [m.path for m in read_tree_sync(tmp_path, ".deploy")[0]] == [".deploy/web.yaml"]
+
+
+def test_a_git_path_that_is_a_chart_is_a_problem_not_an_empty_revision(tmp_path: Path) -> None:
+    write(tmp_path, "chart/Chart.yaml", "apiVersion: v2\nname: web\nversion: 1.0.0\n")
+    write(tmp_path, "chart/templates/cm.yaml", CONFIGMAP.format(name="{{ .Release.Name }}"))
+    assert read_tree_sync(tmp_path, "chart") == (
+        [],
+        [
+            Problem(
+                "chart/Chart.yaml",
+                1,
+                "the path is a Helm chart: its templates are not manifests until rendered",
+            )
+        ],
+    )
+
+
+def test_a_sourceignore_is_read_under_the_manifests_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".sourceignore").symlink_to("/etc/hostname")
+    write(tmp_path, "a/.sourceignore", b"caf\xe9\n")
+    write(tmp_path, "b/.sourceignore", "x" * 200 + "\n")
+    write(tmp_path, "b/web.yaml", CONFIGMAP.format(name="web"))
+    monkeypatch.setattr(reading, "MAX_FILE_BYTES", 100)
+    assert [str(p) for p in read_tree_sync(tmp_path)[1]] == [
+        ".sourceignore:1: symlink points outside the repository; refused",
+        "a/.sourceignore:1: not UTF-8 text (invalid continuation byte)",
+        "b/.sourceignore:1: file is 201 bytes, more than the limit of 100 bytes per file",
+    ]

@@ -17,11 +17,12 @@ than 4300 digits, and control characters (libyaml refuses them, as YAML does).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import math
 from array import array
 from collections.abc import Callable, Hashable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import yaml
 from yaml.events import (
@@ -109,9 +110,32 @@ class _Seq:
         self.value, self.line = value, line
 
 
-def _line(event: Event) -> int:
-    mark = event.start_mark
-    return int(mark.line) + 1 if mark is not None else 1
+_ODD_BREAKS = ("\x85", "\u2028", "\u2029")  # NEL, LS, PS: line breaks to YAML 1.1 alone
+
+
+class _Mark(Protocol):
+    line: int
+    index: int
+
+
+class _LineOf:
+    """Lines as editors and forges number them, by ``\n``: libyaml also breaks lines at NEL,
+    LS and PS, which would shift every later line of a file holding one. Only such a file
+    pays for a map of its newlines (marks carry the character index)."""
+
+    def __init__(self, text: str | bytes) -> None:
+        odd = [b.encode() for b in _ODD_BREAKS] if isinstance(text, bytes) else _ODD_BREAKS
+        self._newlines: list[int] | None = None
+        if any(b in text for b in odd):  # type: ignore[operator]
+            chars = text.decode(errors="replace") if isinstance(text, bytes) else text
+            self._newlines = [i for i, c in enumerate(chars) if c == "\n"]
+
+    def __call__(self, mark: _Mark | None) -> int:
+        if mark is None:
+            return 1
+        if self._newlines is None:
+            return int(mark.line) + 1
+        return bisect.bisect_left(self._newlines, mark.index) + 1
 
 
 class _YamlReader:
@@ -121,8 +145,8 @@ class _YamlReader:
     that, as before an alias is expanded nothing of it is built.
     """
 
-    def __init__(self, loader: _Loader, budget: Budget, out: Decoded) -> None:
-        self.loader, self.budget, self.out = loader, budget, out
+    def __init__(self, loader: _Loader, budget: Budget, out: Decoded, *, line_of: _LineOf) -> None:
+        self.loader, self.budget, self.out, self.line_of = loader, budget, out, line_of
         self.handlers: dict[type[Event], Callable[[Any], None]] = {
             ScalarEvent: self._scalar,
             SequenceStartEvent: self._start,
@@ -194,10 +218,10 @@ class _YamlReader:
             raise Stop(line)
 
     def _alias(self, event: AliasEvent) -> None:
-        self.anchor = self.anchor or _line(event)
+        self.anchor = self.anchor or self.line_of(event.start_mark)
 
     def _scalar(self, event: ScalarEvent) -> None:
-        line = _line(event)
+        line = self.line_of(event.start_mark)
         if event.anchor is not None:
             self.anchor = self.anchor or line
         if self.anchor or self.skipping:
@@ -249,7 +273,7 @@ class _YamlReader:
         return value
 
     def _start(self, event: SequenceStartEvent | MappingStartEvent) -> None:
-        line = _line(event)
+        line = self.line_of(event.start_mark)
         if event.anchor is not None:
             self.anchor = self.anchor or line
         if self.anchor:
@@ -293,7 +317,7 @@ class _YamlReader:
         if self.skipping:
             self.skipping -= 1
             if not self.skipping:
-                self._add(_INVALID, _line(event))
+                self._add(_INVALID, self.line_of(event.start_mark))
             return
         frame = self.stack.pop()
         self._add(frame.value, frame.line)
@@ -348,11 +372,12 @@ def read_yaml(text: str | bytes, budget: Budget) -> Decoded:
     Given bytes (UTF-8), libyaml reads them as they are: no str of the whole file is made.
     """
     out = Decoded()
+    line_of = _LineOf(text)
     loader: _Loader | None = None
     reader: _YamlReader | None = None
     try:
         loader = _Loader(text)
-        reader = _YamlReader(loader, budget, out)
+        reader = _YamlReader(loader, budget, out, line_of=line_of)
         reader.run()
     except Stop as stop:
         if stop.args:  # the revision's budget ran out here
@@ -360,7 +385,7 @@ def read_yaml(text: str | bytes, budget: Budget) -> Decoded:
     except yaml.MarkedYAMLError as error:
         mark, context = error.problem_mark or error.context_mark, error.context or ""
         message = f"invalid YAML: {context}{': ' if context else ''}{error.problem}"
-        _syntax_error(reader, out, int(mark.line) + 1 if mark else 1, message)
+        _syntax_error(reader, out, line_of(mark), message)
     except yaml.reader.ReaderError as error:  # a control character, or not UTF-8
         data = text if isinstance(text, bytes) else text.encode(errors="replace")
         line = data.count(b"\n", 0, error.position) + 1  # a position in bytes

@@ -800,3 +800,16 @@ def test_a_dense_document_costs_memory_in_proportion_to_its_values() -> None:
     assert problems == []
     assert len(manifests[0].obj["d"]) == 100_001
     assert peak < 100 * 100_001  # PyYAML's node graph alone took ~600 bytes a value
+
+
+def test_lines_count_newlines_only_even_with_yaml_1_1_line_breaks() -> None:
+    """NEL, LS and PS break lines for libyaml, not for editors or forges: a problem after one
+    is still reported at the line a reviewer sees."""
+    plain = '---\ndata: {a: "x y", a: b}\n---\nkind: [unclosed\n'
+    _, expected = load_documents("f.yaml", plain)
+    assert [p.line for p in expected] == [2, 5]
+    for odd in ("\x85", "\u2028", "\u2029"):
+        text = plain.replace(" y", f"{odd}y")
+        for source in (text, text.encode()):
+            _, problems = load_documents("f.yaml", source)
+            assert [p.line for p in problems] == [2, 5], (repr(odd), problems)

@@ -1,4 +1,4 @@
-"""The ``reloader`` command line: ``run``, ``validate`` and ``status``."""
+"""The ``reloader`` command line: ``run``, ``validate``, ``status``, ``suspend`` and ``resume``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from reloader.cli.flags import build_parser, settings_from
 from reloader.cli.inspecting import run_status, run_validate
 from reloader.cli.running import run_controller
+from reloader.cli.suspending import run_resume, run_suspend
 from reloader.telemetry import logging as logs
 
 __all__ = ["build_parser", "main", "settings_from"]
@@ -45,5 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_validate(args))
     if args.command == "status":
         return asyncio.run(run_status(args))
+    if args.command == "suspend":
+        return asyncio.run(run_suspend(args))
+    if args.command == "resume":
+        return asyncio.run(run_resume(args))
     parser.print_help(sys.stderr)
     return 2

@@ -19,6 +19,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from reloader import __version__
@@ -133,6 +134,10 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         action="store_true",
         help="also dry-run every object against the cluster of the current kubeconfig",
     )
+    validate.add_argument(
+        "--kustomize-binary", default="kustomize", help="kustomize for a PATH with a kustomization"
+    )
+    validate.add_argument("--helm-binary", default="helm", help="helm for kustomize's helmCharts:")
     validate.add_argument("--kubeconfig", default=env.get("KUBECONFIG"), help="[KUBECONFIG]")
     validate.add_argument("--context", help="kubeconfig context to use")
     validate.add_argument(
@@ -152,7 +157,25 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="where `reloader run` keeps its state [RELOADER_STATE_NAMESPACE]",
     )
     status.add_argument("--output", choices=["text", "json"], default="text")
+    _suspend_commands(commands, env)
     return parser
+
+
+def _suspend_commands(commands: argparse._SubParsersAction[Any], env: Mapping[str, str]) -> None:
+    suspend = commands.add_parser(
+        "suspend",
+        help="pause the GitOps loop (applies, prunes, drift correction), e.g. during an incident",
+    )
+    suspend.add_argument("--reason", required=True, help="why, for `reloader status` and Events")
+    resume = commands.add_parser("resume", help="let a suspended GitOps loop apply again")
+    for command in (suspend, resume):
+        command.add_argument("--kubeconfig", default=env.get("KUBECONFIG"), help="[KUBECONFIG]")
+        command.add_argument("--context", help="kubeconfig context to use")
+        command.add_argument(
+            "--state-namespace",
+            default=env.get("RELOADER_STATE_NAMESPACE", "reloader"),
+            help="where `reloader run` keeps its state [RELOADER_STATE_NAMESPACE]",
+        )
 
 
 Flag = Callable[..., None]
@@ -331,6 +354,24 @@ def _gitops_flags(flag: Flag) -> None:
         "passes it is ended, reported (SyncTimeout) and retried with backoff",
     )
     flag(
+        "kustomize-binary",
+        default="kustomize",
+        help="kustomize that renders a --git-path holding a kustomization (looked up on PATH)",
+    )
+    flag(
+        "helm-binary",
+        default="helm",
+        help="helm that kustomize inflates helmCharts: with (looked up on PATH)",
+    )
+    flag(
+        "health-timeout",
+        default=120.0,
+        type=_duration,
+        help="after applying a revision, how long to wait for what it declares to run "
+        "(Deployments available, Jobs complete, Ready conditions True) before reporting it "
+        "Unhealthy; 0 disables the check",
+    )
+    flag(
         "webhook-bind-address",
         default="0",
         help="address of POST /hooks/git (HMAC-signed); 0 disables",
@@ -409,6 +450,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         git_workdir=args.git_workdir,
         git_timeout=args.git_timeout,
         sync_timeout=args.sync_timeout,
+        health_timeout=args.health_timeout,
+        kustomize_binary=args.kustomize_binary,
+        helm_binary=args.helm_binary,
         webhook_bind_address=args.webhook_bind_address,
         webhook_secret=_webhook_secret(args),
         webhook_advertise_address=_webhook_advertise_address(args),

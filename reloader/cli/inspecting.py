@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
 import sys
@@ -10,15 +11,16 @@ from pathlib import Path
 
 from reloader.gitops import state as gitops_state
 from reloader.gitops.applying import Applier
-from reloader.gitops.reading import read_tree
+from reloader.gitops.rendering import RenderTools, kustomization_of, render_tree
 from reloader.gitops.validating import server_dry_run
 from reloader.kube.clients import connect, load_configuration
 
 
 async def run_validate(args: argparse.Namespace) -> int:
     """Print every problem as path:line: message; 0 when there are none."""
-    root = Path(args.path)
-    manifests, problems = await read_tree(root)
+    root, subdir = await asyncio.to_thread(_checkout_of, Path(args.path))
+    tools = RenderTools(kustomize=args.kustomize_binary, helm=args.helm_binary)
+    manifests, problems = await render_tree(root, subdir, tools=tools)
     if not problems and args.server_dry_run:
         configuration = await load_configuration(args.kubeconfig, args.context)
         async with connect(configuration) as rest:
@@ -47,6 +49,18 @@ async def run_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkout_of(path: Path) -> tuple[Path, str]:
+    """Where to render ``path`` from: a kustomization may reach bases above it (``../base``),
+    so it is rendered from the top of its git checkout, as the loop would; a plain directory
+    is read as it is, its problems named relative to it."""
+    if kustomization_of(path) is None:
+        return path, "."
+    for top in (path.resolve(), *path.resolve().parents):
+        if (top / ".git").exists():
+            return top, path.resolve().relative_to(top).as_posix()
+    return path, "."
+
+
 def _revision(revision: gitops_state.Revision | None) -> str:
     if revision is None:
         return "none"
@@ -64,9 +78,12 @@ async def run_status(args: argparse.Namespace) -> int:
             "(is `reloader run --git-url` running, with this --state-namespace?)"
         )
         return 1
-    healthy = not state.errors and state.in_sync is not False
+    suspension = gitops_state.Suspension.of(found)
+    healthy = not state.errors and state.in_sync is not False and state.health != "Unhealthy"
     if args.output == "json":
-        print(json.dumps({**dataclasses.asdict(state), "healthy": healthy}, indent=2))
+        paused = dataclasses.asdict(suspension) if suspension else None
+        body = {**dataclasses.asdict(state), "healthy": healthy, "suspended": paused}
+        print(json.dumps(body, indent=2))
         return 0 if healthy else 1
     applied_ok = (
         state.last_applied is not None
@@ -74,10 +91,21 @@ async def run_status(args: argparse.Namespace) -> int:
         and (state.last_applied.sha == state.last_attempted.sha)
     )
     print(f"source:          {state.url} ({state.ref}, path {state.path})")
+    if suspension is not None:
+        print(
+            f"SUSPENDED:       by {suspension.by} at {suspension.at}: {suspension.reason} "
+            "(nothing is applied, pruned or corrected; `reloader resume` ends it)"
+        )
+        if state.held is not None:
+            print(f"held back:       {state.held.sha[:12]} (applied on resume)")
     print(f"last applied:    {_revision(state.last_applied)}")
     print(f"last attempted:  {_revision(state.last_attempted)} -> {state.last_result}")
     sync = {True: "yes", False: "no (drift detected)", None: "not checked yet"}[state.in_sync]
     print(f"live matches git: {sync}" + ("" if applied_ok else " (for the last applied revision)"))
+    if state.health:
+        print(f"revision health: {state.health}")
+    for line in state.unhealthy:
+        print(f"  unhealthy: {line}")
     print(f"objects managed: {len(state.inventory)}")
     if state.history:
         print(f"history:         {state.history}")

@@ -15,6 +15,7 @@ from reloader.core import names
 from reloader.core.settings import Settings
 from reloader.gitops import state as gitops_state
 from reloader.gitops.forwarding import Forwarder
+from reloader.gitops.rendering import RenderTools
 from reloader.gitops.source import Credentials
 from reloader.gitops.syncing import Syncer, SyncSettings
 from reloader.gitops.webhook import WebhookLimits, receiver_url, webhook_app
@@ -44,6 +45,8 @@ def sync_settings(settings: Settings) -> SyncSettings:
         workdir=Path(settings.git_workdir),
         git_timeout=settings.git_timeout,
         sync_timeout=settings.sync_timeout,
+        health_timeout=settings.health_timeout,
+        render=RenderTools(kustomize=settings.kustomize_binary, helm=settings.helm_binary),
         credentials=Credentials(
             token=settings.git_token,
             token_file=settings.git_token_file,

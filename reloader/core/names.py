@@ -69,3 +69,13 @@ WEBHOOK_URL: Final = f"{DOMAIN}/webhook-url"
 #: Request header a standby adds when it forwards a delivery to the leader, so that a delivery
 #: is forwarded at most once (a receiver that is not the leader refuses a forwarded one).
 WEBHOOK_FORWARDED: Final = "X-Reloader-Forwarded"
+
+# --- the GitOps loop's suspension: annotations on its state ConfigMap ---
+#: Set by ``reloader suspend`` (a JSON merge patch under its own field manager) and removed by
+#: ``reloader resume``; the loop only reads them, so its own server-side-apply save of the
+#: state never clears them. Whoever may write the loop's state may pause it, nobody else.
+GITOPS_SUSPENDED_BY: Final = f"{DOMAIN}/suspended-by"
+GITOPS_SUSPENDED_AT: Final = f"{DOMAIN}/suspended-at"
+GITOPS_SUSPENDED_REASON: Final = f"{DOMAIN}/suspended-reason"
+#: Field manager of ``reloader suspend`` and ``resume`` on the state ConfigMap.
+SUSPEND_FIELD_MANAGER: Final = "reloader-suspend"

@@ -61,7 +61,13 @@ class Settings:
     git_workdir: str = "/tmp/reloader-gitops"
     git_timeout: float = 60.0
     sync_timeout: float = 600.0
+    health_timeout: float = 120.0
+    """How long a fresh revision may take to become healthy (0: not checked)."""
     """Deadline of each git command; git and all it started are killed when it passes."""
+    kustomize_binary: str = "kustomize"
+    """Renders a git path holding a kustomization (a bare name is looked up on PATH)."""
+    helm_binary: str = "helm"
+    """Inflates a kustomization's ``helmCharts:``."""
     webhook_bind_address: str = "0"
     webhook_secret: str | None = None
     webhook_advertise_address: str | None = None

@@ -4,6 +4,10 @@ One ConfigMap (nothing in it is secret): the last applied and last attempted rev
 last errors with their ``path:line``, the result of the last drift check, and the inventory:
 the identity of every object the loop applied, which is where pruning starts (each deletion
 is then proven on the live object) and survives restarts.
+
+A suspension (``reloader suspend``) lives on the same ConfigMap, as annotations: whoever may
+write the loop's state may pause it and nobody else, the loop reads it with the state, and its
+own server-side-apply save (another field manager, no annotations) never clears it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from reloader.core import names
 from reloader.gitops.applying import APPLY_PATCH, FIELD_MANAGER
 from reloader.kube.rest import ApiError, JSONDict, Rest
 
@@ -46,6 +51,12 @@ class State:
     """Problems that do not stop the loop: inventory entries refused as malformed."""
     history: str = ""
     """Set when the last applied revision does not descend from the one before it."""
+    health: str = ""
+    """Of the last applied revision: Progressing, Healthy, Unhealthy ("": not checked)."""
+    unhealthy: list[str] = field(default_factory=list)
+    """What did not become healthy within --health-timeout, each with the reason."""
+    held: Revision | None = None
+    """The newest revision of git that a suspension keeps from being applied."""
     inventory: list[Any] = field(default_factory=list)
     """Entries as stored (see :mod:`reloader.gitops.inventory`); read and checked by the loop."""
 
@@ -60,7 +71,7 @@ class State:
     @classmethod
     def from_data(cls, data: dict[str, str]) -> State:
         body: dict[str, Any] = json.loads(data.get("status.json") or "{}")
-        for key in ("last_applied", "last_attempted"):
+        for key in ("last_applied", "last_attempted", "held"):
             if body.get(key):
                 body[key] = Revision(**body[key])
         known = {f.name for f in fields(cls)}
@@ -116,4 +127,68 @@ async def save(rest: Rest, namespace: str, state: State) -> JSONDict:
         query={"fieldManager": FIELD_MANAGER, "force": True},
         body=body,
         content_type=APPLY_PATCH,
+    )
+
+
+@dataclass(frozen=True)
+class Suspension:
+    by: str
+    at: str
+    reason: str
+
+    @classmethod
+    def of(cls, obj: JSONDict | None) -> Suspension | None:
+        """The suspension on the state ConfigMap ``obj``, None when the loop runs."""
+        found = ((obj or {}).get("metadata") or {}).get("annotations") or {}
+        if names.GITOPS_SUSPENDED_AT not in found and names.GITOPS_SUSPENDED_BY not in found:
+            return None
+        return cls(
+            by=str(found.get(names.GITOPS_SUSPENDED_BY) or "unknown"),
+            at=str(found.get(names.GITOPS_SUSPENDED_AT) or ""),
+            reason=str(found.get(names.GITOPS_SUSPENDED_REASON) or ""),
+        )
+
+
+async def read(rest: Rest, namespace: str) -> JSONDict | None:
+    """The state ConfigMap as stored (None when there is none yet)."""
+    return await rest.get_or_none(_path(namespace))
+
+
+async def set_suspension(rest: Rest, namespace: str, suspension: Suspension | None) -> JSONDict:
+    """Write (or, with None, remove) the suspension annotations with a JSON merge patch under
+    their own field manager; the state ConfigMap is created when the loop has not made it."""
+    values = (
+        {
+            names.GITOPS_SUSPENDED_BY: suspension.by,
+            names.GITOPS_SUSPENDED_AT: suspension.at,
+            names.GITOPS_SUSPENDED_REASON: suspension.reason,
+        }
+        if suspension is not None
+        else {
+            names.GITOPS_SUSPENDED_BY: None,
+            names.GITOPS_SUSPENDED_AT: None,
+            names.GITOPS_SUSPENDED_REASON: None,
+        }
+    )
+    query = {"fieldManager": names.SUSPEND_FIELD_MANAGER}
+    try:
+        return await rest.request(
+            "PATCH",
+            _path(namespace),
+            query=query,
+            body={"metadata": {"annotations": values}},
+            content_type="application/merge-patch+json",
+        )
+    except ApiError as exc:
+        if not exc.not_found or suspension is None:
+            raise
+    return await rest.request(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/configmaps",
+        query=query,
+        body={
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": STATE_NAME, "namespace": namespace, "annotations": values},
+        },
     )

@@ -24,7 +24,7 @@ from reloader.core.hashing import Hasher
 from reloader.core.manifests import Manifest, Problem, digest_of
 from reloader.core.ordering import Stage, stage_of, staged
 from reloader.core.references import Kind
-from reloader.gitops import inventory, options, owning, pruning
+from reloader.gitops import checking, inventory, options, owning, pruning
 from reloader.gitops import state as states
 from reloader.gitops.applying import (
     Applier,
@@ -36,10 +36,11 @@ from reloader.gitops.applying import (
     wait_established,
 )
 from reloader.gitops.inventory import Entry, ObjectKey
-from reloader.gitops.reading import read_tree
+from reloader.gitops.rendering import RenderTools, render_tree
 from reloader.gitops.reporting import LOG_NAMES, Report, log_synced
 from reloader.gitops.source import Commit, Credentials, GitError, GitSource
 from reloader.gitops.stamping import stamp
+from reloader.gitops.suspension import Pause
 from reloader.gitops.validating import missing_kind, server_dry_run
 from reloader.kube.events import Recorder
 from reloader.kube.resources import CONFIGMAPS, SECRETS
@@ -77,6 +78,10 @@ class SyncSettings:
     credentials: Credentials = field(default_factory=Credentials)
     git_timeout: float = 60.0
     sync_timeout: float = 600.0
+    health_timeout: float = 120.0
+    """How long to wait after a fresh apply for what it declares to run (0: not checked)."""
+    render: RenderTools = field(default_factory=RenderTools)
+    """The kustomize and helm that render a path holding a kustomization."""
 
 
 def _now() -> str:
@@ -138,6 +143,7 @@ class Syncer:
         )
         self.applier = Applier(rest, default_namespace=settings.default_namespace)
         self.recorder = Recorder(rest)
+        self.pause = Pause(rest=rest, recorder=self.recorder, namespace=settings.state_namespace)
         self.trigger = asyncio.Event()
         self.state = states.State(url=settings.url, ref=settings.ref, path=settings.path)
         self.owner = settings.state_namespace
@@ -229,6 +235,8 @@ class Syncer:
     async def sync_once(self) -> Report | None:
         started = time.monotonic()
         sha = await self.source.remote_revision()
+        if await self.pause.holds(sha, self.state):  # suspended: git is watched, nothing applied
+            return None
         commit = await self._commit(sha)
         entries = await self._inventory()
         fresh = self.state.last_applied is None or self.state.last_applied.sha != sha
@@ -238,7 +246,9 @@ class Syncer:
         else:
             self._parsed = None  # never two revisions in memory at once (the parse limits)
             tree = await self.source.checkout(sha)
-            manifests, problems = await read_tree(tree, self.settings.path)
+            manifests, problems = await render_tree(
+                tree, self.settings.path, tools=self.settings.render
+            )
             self._parsed = (sha, manifests, list(problems))
             # Read whole: no other checkout is needed, so disk use stays one revision's.
             await self.source.forget_except({sha})
@@ -266,8 +276,25 @@ class Syncer:
             self._keep(entries)
         if fresh:  # after the apply: a deeper fetch to tell must not delay it
             await self._check_ancestry(sha)
+        checks = self.settings.health_timeout > 0 and (fresh or self.state.health == "Progressing")
+        if checks:
+            self.state.health, self.state.unhealthy = "Progressing", []
         await self._succeeded(commit, report, fresh=fresh, seconds=time.monotonic() - started)
+        if checks:
+            await self._check_health(manifests, sha, started)
         return report
+
+    async def _check_health(self, manifests: Sequence[Manifest], sha: str, started: float) -> None:
+        """Wait (within --health-timeout and what is left of --sync-timeout) until what the
+        revision declares runs; the verdict is the revision's health."""
+        left = self.settings.sync_timeout - (time.monotonic() - started) - 5.0
+        within = min(self.settings.health_timeout, max(0.0, left))
+        outcome = await checking.wait_healthy(self.applier, manifests, within=within)
+        self.state.health, self.state.unhealthy = outcome.health, outcome.unhealthy
+        await self._save()
+        unhealthy = bool(outcome.unhealthy)
+        message = outcome.message(sha[:12])
+        await self._event(warning=unhealthy, reason=outcome.health, message=message)
 
     def _keep(self, entries: dict[ObjectKey, Entry]) -> None:
         self.state.inventory = [entry.to_json() for _, entry in sorted(entries.items())]

@@ -69,3 +69,13 @@ GITOPS_ERRORS = Gauge(
     "reloader_gitops_revision_errors",
     "Problems (path:line) found in the last attempted revision; 0 when it was valid.",
 )
+GITOPS_SUSPENDED = Gauge(
+    "reloader_gitops_suspended",
+    "1 while the GitOps loop is suspended (`reloader suspend`): git is still polled, nothing is "
+    "applied, pruned or corrected.",
+)
+GITOPS_REVISION_HEALTHY = Gauge(
+    "reloader_gitops_revision_healthy",
+    "1 when what the last applied revision declares became healthy within --health-timeout, 0 "
+    "when something did not (reloader status names it).",
+)

@@ -138,6 +138,12 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "--kustomize-binary", default="kustomize", help="kustomize for a PATH with a kustomization"
     )
     validate.add_argument("--helm-binary", default="helm", help="helm for kustomize's helmCharts:")
+    validate.add_argument(
+        "--decryption-key-file",
+        help="age identities file that decrypts SOPS-encrypted objects (without it they are "
+        "checked encrypted)",
+    )
+    validate.add_argument("--sops-binary", default="sops", help="sops for encrypted objects")
     validate.add_argument("--kubeconfig", default=env.get("KUBECONFIG"), help="[KUBECONFIG]")
     validate.add_argument("--context", help="kubeconfig context to use")
     validate.add_argument(
@@ -364,6 +370,12 @@ def _gitops_flags(flag: Flag) -> None:
         help="helm that kustomize inflates helmCharts: with (looked up on PATH)",
     )
     flag(
+        "decryption-key-file",
+        help="age identities file (as age-keygen writes it) that decrypts objects encrypted "
+        "with SOPS, in memory; without it an encrypted object refuses the revision",
+    )
+    flag("sops-binary", default="sops", help="sops that decrypts them (looked up on PATH)")
+    flag(
         "health-timeout",
         default=120.0,
         type=_duration,
@@ -453,6 +465,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         health_timeout=args.health_timeout,
         kustomize_binary=args.kustomize_binary,
         helm_binary=args.helm_binary,
+        decryption_key_file=args.decryption_key_file,
+        sops_binary=args.sops_binary,
         webhook_bind_address=args.webhook_bind_address,
         webhook_secret=_webhook_secret(args),
         webhook_advertise_address=_webhook_advertise_address(args),

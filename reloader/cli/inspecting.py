@@ -11,6 +11,7 @@ from pathlib import Path
 
 from reloader.gitops import state as gitops_state
 from reloader.gitops.applying import Applier
+from reloader.gitops.decrypting import is_encrypted
 from reloader.gitops.rendering import RenderTools, kustomization_of, render_tree
 from reloader.gitops.validating import server_dry_run
 from reloader.kube.clients import connect, load_configuration
@@ -19,13 +20,27 @@ from reloader.kube.clients import connect, load_configuration
 async def run_validate(args: argparse.Namespace) -> int:
     """Print every problem as path:line: message; 0 when there are none."""
     root, subdir = await asyncio.to_thread(_checkout_of, Path(args.path))
-    tools = RenderTools(kustomize=args.kustomize_binary, helm=args.helm_binary)
+    tools = RenderTools(
+        kustomize=args.kustomize_binary,
+        helm=args.helm_binary,
+        sops=args.sops_binary,
+        decryption_key_file=args.decryption_key_file,
+        keep_encrypted=True,
+    )
     manifests, problems = await render_tree(root, subdir, tools=tools)
+    encrypted = [m for m in manifests if is_encrypted(m)]
+    if encrypted:  # only without a key: with one, they are decrypted or problems
+        print(
+            f"{len(encrypted)} object(s) encrypted with SOPS; not decrypted "
+            "(no --decryption-key-file): checked as they are, not dry-run",
+            file=sys.stderr,
+        )
     if not problems and args.server_dry_run:
         configuration = await load_configuration(args.kubeconfig, args.context)
         async with connect(configuration) as rest:
             applier = Applier(rest, default_namespace=args.default_namespace)
-            dry = await server_dry_run(applier, manifests)
+            plain = [m for m in manifests if not is_encrypted(m)]
+            dry = await server_dry_run(applier, plain)
             problems = dry.problems
             if dry.pending:
                 print(

@@ -46,7 +46,12 @@ def sync_settings(settings: Settings) -> SyncSettings:
         git_timeout=settings.git_timeout,
         sync_timeout=settings.sync_timeout,
         health_timeout=settings.health_timeout,
-        render=RenderTools(kustomize=settings.kustomize_binary, helm=settings.helm_binary),
+        render=RenderTools(
+            kustomize=settings.kustomize_binary,
+            helm=settings.helm_binary,
+            sops=settings.sops_binary,
+            decryption_key_file=settings.decryption_key_file,
+        ),
         credentials=Credentials(
             token=settings.git_token,
             token_file=settings.git_token_file,

@@ -68,6 +68,9 @@ class Settings:
     """Renders a git path holding a kustomization (a bare name is looked up on PATH)."""
     helm_binary: str = "helm"
     """Inflates a kustomization's ``helmCharts:``."""
+    decryption_key_file: str | None = None
+    """age identities that decrypt SOPS-encrypted objects; None: such an object is refused."""
+    sops_binary: str = "sops"
     webhook_bind_address: str = "0"
     webhook_secret: str | None = None
     webhook_advertise_address: str | None = None

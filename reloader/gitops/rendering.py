@@ -42,6 +42,7 @@ from pathlib import Path
 import yaml
 
 from reloader.core.manifests import SUFFIXES, Manifest, Problem, load_tree
+from reloader.gitops.decrypting import decrypt_manifests
 from reloader.gitops.reading import read_tree
 from reloader.processes.running import Finished, ProcessError, run
 
@@ -66,6 +67,12 @@ class RenderTools:
     kustomize: str = "kustomize"
     helm: str = "helm"
     time_limit: float = 120.0
+    sops: str = "sops"
+    """Decrypts objects encrypted with SOPS (:mod:`reloader.gitops.decrypting`)."""
+    decryption_key_file: str | None = None
+    """The age identities file; None: an encrypted object is a problem, unless…"""
+    keep_encrypted: bool = False
+    """…this is set (``reloader validate`` without a key): encrypted objects stay as they are."""
 
 
 def kustomization_of(directory: Path) -> Path | None:
@@ -83,12 +90,23 @@ async def render_tree(
     """The manifests of ``root/subdir`` and every problem, paths relative to ``root``.
 
     A directory with a kustomization is built by kustomize; any other is read file by file.
+    Then objects encrypted with SOPS are decrypted, in memory (:mod:`reloader.gitops.decrypting`).
     """
+    tools = tools or RenderTools()
     found = await asyncio.to_thread(_kustomized, root, subdir)
     if found is None:
-        return await read_tree(root, subdir)
-    real_root, base, kustomization = found
-    return await _kustomize(real_root, base, kustomization, tools or RenderTools())
+        manifests, problems = await read_tree(root, subdir)
+    else:
+        real_root, base, kustomization = found
+        manifests, problems = await _kustomize(real_root, base, kustomization, tools)
+    decrypted, undecryptable = await decrypt_manifests(
+        manifests,
+        key_file=tools.decryption_key_file,
+        sops=tools.sops,
+        require_key=not tools.keep_encrypted,
+        root=root,
+    )
+    return decrypted, problems + undecryptable
 
 
 def _kustomized(root: Path, subdir: str) -> tuple[Path, Path, Path] | None:

@@ -41,9 +41,9 @@ from pathlib import Path
 
 import yaml
 
-from reloader.core.manifests import SUFFIXES, Manifest, Problem, load_tree
+from reloader.core.manifests import SUFFIXES, Manifest, Problem, load_documents, load_tree
 from reloader.gitops.decrypting import decrypt_manifests
-from reloader.gitops.reading import read_tree
+from reloader.gitops.reading import MAX_FILE_BYTES, read_tree
 from reloader.processes.running import Finished, ProcessError, run
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -144,7 +144,9 @@ async def _kustomize(
         except ProcessError as exc:
             return problem(f"kustomize build failed: {exc}")
         if not finished.ok:
-            return problem(_failure(finished, root=root, scratch=scratch, base=base))
+            failed = problem(_failure(finished, root=root, scratch=scratch, base=base))
+            at_lines = await asyncio.to_thread(_source_problems, root, base)
+            return [], at_lines + failed[1]
         if finished.stdout_truncated:
             return problem(
                 f"kustomize build printed more than {OUTPUT_LIMIT >> 20} MiB of YAML; refused"
@@ -152,6 +154,49 @@ async def _kustomize(
         return await asyncio.to_thread(
             _load, finished.stdout, root=root, wrapper=wrapper, fallback=rel_kustomization
         )
+
+
+_FIELDS = ("resources", "components", "bases", "patchesStrategicMerge", "crds")
+_MAX_SOURCES = 2000
+
+
+def _source_problems(root: Path, base: Path) -> list[Problem]:
+    """When kustomize fails, what our own reader finds in the files it reads (a duplicate
+    key, a syntax error), at their ``path:line``: kustomize's messages name a line, not always
+    its file. Only files inside the repository, reached through kustomizations' lists."""
+    problems: list[Problem] = []
+    seen: set[Path] = set()
+    todo = [base]
+    while todo and len(seen) < _MAX_SOURCES:
+        current = todo.pop()
+        if current in seen or not current.is_relative_to(root):
+            continue
+        seen.add(current)
+        if current.is_dir():
+            kustomization = kustomization_of(current)
+            if kustomization is not None:
+                todo.append(kustomization)
+            continue
+        if not current.is_file() or current.stat().st_size > MAX_FILE_BYTES:
+            continue
+        text = current.read_bytes()
+        rel = current.relative_to(root).as_posix()
+        docs, found = load_documents(rel if rel.endswith(SUFFIXES) else f"{rel}.yaml", text)
+        problems += [Problem(rel, p.line, p.message) for p in found]
+        if current.name in KUSTOMIZATION_FILES and docs:
+            todo += _listed(current, docs[0].obj)
+    return problems
+
+
+def _listed(kustomization: Path, spec: dict[str, object]) -> list[Path]:
+    """The local paths a kustomization names (remote ones are not ours to read)."""
+    paths: list[Path] = []
+    for field in _FIELDS:
+        entries = spec.get(field)
+        for entry in entries if isinstance(entries, list) else ():
+            if isinstance(entry, str) and "://" not in entry and not entry.startswith("git@"):
+                paths.append((kustomization.parent / entry).resolve())
+    return paths
 
 
 def _prepare(scratch: Path, base: Path) -> tuple[Path, dict[str, str]]:

@@ -156,6 +156,24 @@ async def test_a_broken_kustomization_is_a_problem_naming_the_file(
     assert str(tmp_path) not in problem.message  # no private or absolute paths
 
 
+async def test_a_duplicate_key_kustomize_refuses_is_reported_at_its_file_and_line(
+    tmp_path: Path, tools: RenderTools
+) -> None:
+    """kustomize names the line, not the file; the problem names both."""
+    write(tmp_path, "base/app.yaml", BASE_DEPLOYMENT)
+    bad = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: twice\ndata:\n  a: 1\n  a: 2\n"
+    write(tmp_path, "base/extra.yaml", bad)
+    write(tmp_path, "base/kustomization.yaml", "resources:\n- app.yaml\n- extra.yaml\n")
+    write(tmp_path, "prod/kustomization.yaml", "resources:\n- ../base\n")
+
+    manifests, problems = await render_tree(tmp_path, "prod", tools=tools)
+
+    assert manifests == []
+    located = [(p.path, p.line) for p in problems]
+    assert ("base/extra.yaml", 7) in located, problems
+    assert ("prod/kustomization.yaml", 1) in located  # kustomize's own message, too
+
+
 async def test_a_local_helm_chart_is_inflated_with_its_values_file(
     tmp_path: Path, tools: RenderTools
 ) -> None:

@@ -283,7 +283,7 @@ class _Sources:
     def __init__(self, *, root: Path, wrapper: Path, fallback: str) -> None:
         self.root, self.wrapper, self.fallback = root, wrapper, fallback
         self.problems: list[Problem] = []
-        self.texts: dict[str, list[str]] = {}
+        self.indexes: dict[str, _SourceIndex] = {}
 
     def objects(self, output: bytes) -> Iterator[tuple[str, bytes]]:
         """Each object as (source path, its text padded to start at its line there)."""
@@ -313,42 +313,50 @@ class _Sources:
     def _line(self, rel: str, real: Path, chunk: bytes, *, generated: bool) -> int:
         """The line where the object starts in its source: the document of its kind naming it,
         or for a generated object the line naming its generator, else 1."""
-        if rel not in self.texts:
+        index = self.indexes.get(rel)
+        if index is None:
             try:
-                self.texts[rel] = real.read_text(errors="replace").splitlines()
+                index = self.indexes[rel] = _SourceIndex(real.read_text(errors="replace"))
             except OSError:
-                self.texts[rel] = []
-        lines = self.texts[rel]
+                index = self.indexes[rel] = _SourceIndex("")
         kind = _kind(chunk)
         for name in _names(chunk):  # the longest first: the most specific
-            start, kind_seen = 0, False
-            for number, text in enumerate(lines):
-                if text.startswith("---"):
-                    start, kind_seen = number + 1, False
-                    continue
-                kind_seen = kind_seen or text.rstrip() == f"kind: {kind}"
-                stripped = text.strip().removeprefix("- ").strip()
-                if not (stripped.startswith("name:") and _unquoted(stripped[5:]) == name):
-                    continue
+            for number, document in index.names.get(name, ()):
                 if generated:
                     return number + 1
-                if kind_seen or any(
-                    t.rstrip() == f"kind: {kind}" for t in _document(lines, number)
-                ):
-                    return _first_content(lines, start) + 1
+                if kind in document.kinds:
+                    return document.first + 1
         return 1
+
+
+@dataclass
+class _Document:
+    first: int
+    """Its first line that is not blank or a comment (0-based)."""
+    kinds: set[str]
+
+
+class _SourceIndex:
+    """One pass over a source file: every ``name:`` line and the document it stands in, so a
+    thousand objects from one file cost one scan, not one each."""
+
+    def __init__(self, text: str) -> None:
+        self.names: dict[str, list[tuple[int, _Document]]] = {}
+        lines = text.splitlines()
+        document = _Document(_first_content(lines, 0), set())
+        for number, line in enumerate(lines):
+            if line.startswith("---"):
+                document = _Document(_first_content(lines, number + 1), set())
+                continue
+            if line.startswith("kind:"):
+                document.kinds.add(_unquoted(line[5:]))
+            stripped = line.strip().removeprefix("- ").strip()
+            if stripped.startswith("name:"):
+                self.names.setdefault(_unquoted(stripped[5:]), []).append((number, document))
 
 
 def _unquoted(text: str) -> str:
     return text.strip().strip("'\"")
-
-
-def _document(lines: list[str], number: int) -> Iterator[str]:
-    """The rest of the document holding line ``number``."""
-    for text in lines[number:]:
-        if text.startswith("---"):
-            return
-        yield text
 
 
 def _kind(chunk: bytes) -> str:

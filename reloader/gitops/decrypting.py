@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -33,13 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from reloader.core.manifests import Manifest, Problem, load_documents, revision_budget
-from reloader.processes.running import ProcessError, run
+from reloader.processes.running import ProcessError, offline_environment, run
 
 SOPS_KEY = "sops"
 """The top-level key that marks an object as encrypted by SOPS."""
 CONCURRENCY = 4
 OUTPUT_LIMIT = 16 * 1024 * 1024
-_DEAD_PROXY = "http://127.0.0.1:9"
 _ERROR_LINES = 6
 _ERROR_CHARS = 600
 _SOURCE_LIMIT = 16 * 1024 * 1024
@@ -175,17 +173,4 @@ def _problem(manifest: Manifest, message: str) -> Problem:
 
 def _environment(scratch: Path, key_file: str) -> dict[str, str]:
     """Only what sops needs: the identities file, a private HOME, no proxy that works."""
-    home = scratch / "home"
-    home.mkdir()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "SOPS_AGE_KEY_FILE": key_file,
-        "NO_PROXY": "",
-        "no_proxy": "",
-    }
-    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        env[proxy] = env[proxy.lower()] = _DEAD_PROXY
-    return env
+    return offline_environment(scratch / "home", SOPS_AGE_KEY_FILE=key_file)

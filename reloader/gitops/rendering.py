@@ -44,14 +44,13 @@ import yaml
 from reloader.core.manifests import SUFFIXES, Manifest, Problem, load_documents, load_tree
 from reloader.gitops.decrypting import decrypt_manifests
 from reloader.gitops.reading import MAX_FILE_BYTES, read_tree
-from reloader.processes.running import Finished, ProcessError, run
+from reloader.processes.running import Finished, ProcessError, offline_environment, run
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 """The names kustomize looks for, in its order: a path holding one of them is rendered."""
 OUTPUT_LIMIT = 64 * 1024 * 1024
 """Bytes of rendered YAML accepted; more refuses the revision (parsing bounds it further)."""
 ORIGIN = "config.kubernetes.io/origin"
-_DEAD_PROXY = "http://127.0.0.1:9"
 _ERROR_LINES = 8
 _ERROR_LINE_CHARS = 400
 
@@ -223,29 +222,18 @@ def _binary(name: str) -> str | None:
 def _environment(scratch: Path) -> dict[str, str]:
     """Nothing of ours but PATH: private HOME and Helm directories, every proxy dead."""
     home = scratch / "home"
-    home.mkdir()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_DATA_HOME": str(home / ".local/share"),
-        "HELM_CACHE_HOME": str(home / "helm/cache"),
-        "HELM_CONFIG_HOME": str(home / "helm/config"),
-        "HELM_DATA_HOME": str(home / "helm/data"),
-        "KUSTOMIZE_PLUGIN_HOME": str(home / "kustomize/plugin"),
-        "NO_PROXY": "",
-        "no_proxy": "",
+    return offline_environment(
+        home,
+        HELM_CACHE_HOME=str(home / "helm/cache"),
+        HELM_CONFIG_HOME=str(home / "helm/config"),
+        HELM_DATA_HOME=str(home / "helm/data"),
+        KUSTOMIZE_PLUGIN_HOME=str(home / "kustomize/plugin"),
         # Remote bases: kustomize runs git, which would reach ssh remotes past any proxy.
-        "GIT_ALLOW_PROTOCOL": "none",
-        "GIT_SSH_COMMAND": "false",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        env[proxy] = env[proxy.lower()] = _DEAD_PROXY
-    return env
+        GIT_ALLOW_PROTOCOL="none",
+        GIT_SSH_COMMAND="false",
+        GIT_TERMINAL_PROMPT="0",
+        GIT_CONFIG_NOSYSTEM="1",
+    )
 
 
 def _failure(finished: Finished, *, root: Path, scratch: Path, base: Path) -> str:

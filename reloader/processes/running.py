@@ -338,3 +338,26 @@ class _Pipes:
                 transport.close()  # a no-op once at end-of-file
             elif self.feeding is not None and not self.feeding.lost:
                 transport.abort()  # drops what the tool did not read (abort once lost fails)
+
+
+DEAD_PROXY = "http://127.0.0.1:9"
+"""A proxy address nothing answers at: a tool that tries the network fails fast."""
+
+
+def offline_environment(home: Path, **extra: str) -> dict[str, str]:
+    """An environment with nothing of ours but PATH: a private HOME (and XDG directories in
+    it), every proxy dead, then ``extra``. Rendering and decrypting run offline with it."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local/share"),
+        "NO_PROXY": "",
+        "no_proxy": "",
+    }
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        env[proxy] = env[proxy.lower()] = DEAD_PROXY
+    return {**env, **extra}

@@ -38,14 +38,19 @@ def ensure_cluster() -> str:
     return str(REPO / ".local-cluster" / "kubeconfig")
 
 
-def kubectl_path() -> str:
-    bins = subprocess.run(
-        [str(REPO / "hack" / "build-controlplane"), "--print-dir"],
+def bin_dir(script: str) -> Path:
+    """Where ``hack/<script>`` (build-controlplane, build-tools) puts what it builds."""
+    printed = subprocess.run(
+        [str(REPO / "hack" / script), "--print-dir"],
         check=True,
         capture_output=True,
         text=True,
     ).stdout.strip()
-    return str(Path(bins) / "kubectl")
+    return Path(printed)
+
+
+def kubectl_path() -> str:
+    return str(bin_dir("build-controlplane") / "kubectl")
 
 
 async def eventually(

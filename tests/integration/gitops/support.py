@@ -81,18 +81,14 @@ class GitRepo:
         return self.git("rev-parse", "HEAD").strip()
 
 
-async def reloader_status(kubeconfig: str, namespace: str, *args: str) -> tuple[int, str]:
-    """Exit code and standard output of ``reloader status``, run as a user would."""
+async def run_reloader(*args: str) -> tuple[int, str, str]:
+    """Exit code, standard output and standard error of ``reloader ARGS``, run as a user
+    would (no ``RELOADER_*`` variable of the test run leaks into it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELOADER_")}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "reloader",
-        "status",
-        "--kubeconfig",
-        kubeconfig,
-        "--state-namespace",
-        namespace,
         *args,
         cwd=REPO,
         env=env,
@@ -101,7 +97,15 @@ async def reloader_status(kubeconfig: str, namespace: str, *args: str) -> tuple[
     )
     out, err = await proc.communicate()
     assert proc.returncode is not None
-    return proc.returncode, out.decode() + err.decode()
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def reloader_status(kubeconfig: str, namespace: str, *args: str) -> tuple[int, str]:
+    """Exit code and output of ``reloader status``."""
+    code, out, err = await run_reloader(
+        "status", "--kubeconfig", kubeconfig, "--state-namespace", namespace, *args
+    )
+    return code, out + err
 
 
 async def state(rest: Rest, namespace: str) -> dict[str, Any]:

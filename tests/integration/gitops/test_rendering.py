@@ -7,7 +7,6 @@ These run the binaries ``hack/build-tools`` builds: a missing tool fails the tes
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from reloader.core.manifests import Manifest
 from reloader.gitops import rendering
 from reloader.gitops.rendering import ORIGIN, RenderTools, render_tree
 from reloader.kube.rest import Rest
-from tests.integration.cluster import REPO, eventually, path_of
+from tests.integration.cluster import bin_dir, eventually, path_of
 from tests.integration.gitops.conftest import StartLoop
 from tests.integration.gitops.support import GitRepo, is_applied
 from tests.integration.rollouts import expect_revisions
@@ -27,13 +26,7 @@ from tests.integration.rollouts import expect_revisions
 
 def tools_dir() -> Path:
     """Where ``hack/build-tools`` puts kustomize and helm; they must be there."""
-    printed = subprocess.run(
-        [str(REPO / "hack" / "build-tools"), "--print-dir"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    bins = Path(printed)
+    bins = bin_dir("build-tools")
     for tool in ("kustomize", "helm"):
         assert (bins / tool).is_file(), f"{bins / tool} is missing: run hack/build-tools first"
     return bins

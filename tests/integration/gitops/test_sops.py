@@ -12,14 +12,13 @@ import os
 import re
 import secrets
 import subprocess
-import sys
 from functools import partial
 from pathlib import Path
 
 import yaml
 
 from reloader.kube.rest import JSONDict, Rest
-from tests.integration.cluster import REPO, eventually, path_of
+from tests.integration.cluster import eventually, path_of
 from tests.integration.controller import ReloaderProcess
 from tests.integration.gitops.conftest import StartLoop
 from tests.integration.gitops.support import (
@@ -27,6 +26,7 @@ from tests.integration.gitops.support import (
     event_with,
     is_applied,
     reloader_status,
+    run_reloader,
     state,
 )
 from tests.integration.gitops.test_rendering import tools_dir
@@ -208,22 +208,9 @@ async def test_a_kustomize_base_holding_an_encrypted_secret_is_rendered_then_dec
 
 
 async def validate(path: Path, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "reloader",
-        "validate",
-        str(path),
-        "--sops-binary",
-        str(tools_dir() / "sops"),
-        *args,
-        cwd=REPO,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    return await run_reloader(
+        "validate", str(path), "--sops-binary", str(tools_dir() / "sops"), *args
     )
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_validate_decrypts_with_the_key_and_points_at_tampered_ciphertext(

@@ -3,13 +3,10 @@ commit waits, until `reloader resume`; then git wins again within a cycle or two
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from functools import partial
 
 from reloader.kube.rest import Rest
-from tests.integration.cluster import REPO, configmap, eventually, merge_patch, stays
+from tests.integration.cluster import configmap, eventually, merge_patch, stays
 from tests.integration.gitops.conftest import StartLoop
 from tests.integration.gitops.support import (
     GitRepo,
@@ -18,30 +15,17 @@ from tests.integration.gitops.support import (
     exists,
     is_applied,
     reloader_status,
+    run_reloader,
     state,
 )
 
 
 async def _reloader(kubeconfig: str, namespace: str, *args: str) -> tuple[int, str]:
-    """Exit code and output of a ``reloader`` subcommand, run as a user would."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELOADER_")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "reloader",
-        *args,
-        "--kubeconfig",
-        kubeconfig,
-        "--state-namespace",
-        namespace,
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    """Exit code and output of ``reloader ARGS`` against the test's loop state."""
+    code, out, err = await run_reloader(
+        *args, "--kubeconfig", kubeconfig, "--state-namespace", namespace
     )
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode() + err.decode()
+    return code, out + err
 
 
 async def _username(rest: Rest) -> str:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import pytest
 
 from reloader.kube.rest import ApiError, Rest
-from tests.integration.cluster import REPO
+from tests.integration.gitops.support import run_reloader
 
 GOOD = """\
 apiVersion: v1
@@ -28,20 +27,7 @@ data:
 
 
 async def validate(path: Path, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "reloader",
-        "validate",
-        str(path),
-        *args,
-        cwd=REPO,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_reloader("validate", str(path), *args)
 
 
 def write(root: Path, rel: str, text: str) -> None:

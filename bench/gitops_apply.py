@@ -14,8 +14,9 @@ With ``--kustomize``, the same objects (less one ConfigMap, which a generator ma
 ``configMapGenerator``, a strategic-merge patch on ten Deployments): kubectl runs
 ``kubectl apply -k overlays/kubectl --server-side --prune --applyset=...``, reloader
 ``--git-path overlays/gitops`` with kustomize and helm from ``hack/build-tools`` on its PATH.
-Both pay for the render; a resync of the same commit reuses reloader's render, so an empty
-commit (a new revision to render, dry-run and compare, with nothing to write) is timed too.
+Both pay for the first render. A resync of the same commit, and an empty commit (a new
+revision of the same tree: dry-run and compare, with nothing to write), reuse reloader's last
+render, since nothing it depends on changed; kubectl renders each time, as any resync must.
 
 Usage: .venv/bin/python -m bench.gitops_apply [--objects 1000] [--kustomize]
 """

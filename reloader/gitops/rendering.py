@@ -17,12 +17,18 @@ Why it is built the way it is:
   runs for remote bases, over ssh too) allowed no protocol at all, ``HOME`` and Helm's cache,
   config and data directories in a private temporary directory removed afterwards, and no
   other variable of ours (credentials stay with the loop's own git).
-- **Problems point at the author's file.** The user's directory is built through a generated
-  wrapper kustomization (in the private directory) that lists it in ``resources:`` and sets
-  ``buildMetadata: [originAnnotations]``: every object then says where it came from
-  (``config.kubernetes.io/origin``). That is mapped back to ``path:line`` in the checkout and
-  the annotation is removed before anything else sees the object. An origin outside the
-  checkout (a base reached through ``../``) is refused: only git is the truth.
+- **Problems point at the author's file.** Built through a generated wrapper kustomization (in
+  the private directory) that lists the user's directory in ``resources:`` and sets
+  ``buildMetadata: [originAnnotations]``, every object says where it came from
+  (``config.kubernetes.io/origin``), which :mod:`reloader.gitops.origins` maps to ``path:line``
+  in the checkout (an origin outside it is refused: only git is the truth).
+- **Origins only when they are needed.** They make kustomize a third slower, and the loop needs
+  them only to report a problem. So :func:`render_revision` first builds the directory as it
+  is, each object standing at its line in kustomize's output; the build is made again with
+  origins when that one fails, finds a problem, holds an encrypted object (decryption reads the
+  source document), or could reach outside the checkout (:mod:`reloader.gitops.reaching`), and
+  for a problem found later (a dry run, an apply), :meth:`Rendering.locate` maps it to its
+  object's source the same way. :func:`render_tree` (``reloader validate``) always locates.
 - **Same limits as reading.** The output is split into objects and parsed by
   :func:`reloader.core.manifests.load_tree`, which applies the revision's limits and checks
   (duplicates included) to rendered objects as to files.
@@ -32,25 +38,36 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from reloader.core.manifests import SUFFIXES, Manifest, Problem, load_documents, load_tree
-from reloader.gitops.decrypting import decrypt_manifests
+from reloader.gitops import reaching
+from reloader.gitops.decrypting import decrypt_manifests, is_encrypted
+from reloader.gitops.origins import ORIGIN, load_located
 from reloader.gitops.reading import MAX_FILE_BYTES, read_tree
 from reloader.processes.running import Finished, ProcessError, offline_environment, run
+
+__all__ = [
+    "KUSTOMIZATION_FILES",
+    "ORIGIN",
+    "OUTPUT_LIMIT",
+    "RenderTools",
+    "Rendering",
+    "kustomization_of",
+    "render_revision",
+    "render_tree",
+]
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 """The names kustomize looks for, in its order: a path holding one of them is rendered."""
 OUTPUT_LIMIT = 64 * 1024 * 1024
 """Bytes of rendered YAML accepted; more refuses the revision (parsing bounds it further)."""
-ORIGIN = "config.kubernetes.io/origin"
 _ERROR_LINES = 8
 _ERROR_LINE_CHARS = 400
 
@@ -83,20 +100,104 @@ def kustomization_of(directory: Path) -> Path | None:
     return None
 
 
+Identity = tuple[str, str, str, str, str]
+"""(apiVersion, group, kind, namespace, name): unique in one render (kustomize refuses twins)."""
+
+
+def _identity(manifest: Manifest) -> Identity:
+    return (manifest.api_version, *manifest.key)
+
+
+@dataclass
+class Rendering:
+    """A revision's manifests and the problems found in rendering them."""
+
+    manifests: list[Manifest]
+    problems: list[Problem]
+    reusable: bool = False
+    """Made from the tree alone, without problems: any commit of the same tree renders the
+    same (:mod:`reloader.gitops.render_cache`)."""
+    subdir: str = "."
+    tools: RenderTools = field(default_factory=RenderTools)
+    unlocated: str | None = None
+    """The path the objects stand at, each at its line in kustomize's output, while their
+    sources are not known (``<kustomization> (rendered)``); None: every object is located."""
+    outside: list[str] = field(default_factory=list)
+    """What the build could read outside the checkout (:mod:`reloader.gitops.reaching`)."""
+    _sources: dict[Identity, tuple[str, int]] | None = None
+
+    def _placeholders(self) -> dict[tuple[str, int], Manifest]:
+        return {(m.path, m.line): m for m in self.manifests if m.path == self.unlocated}
+
+    async def locate(
+        self, problems: Sequence[Problem | str], checkout: Callable[[], Awaitable[Path]]
+    ) -> list[Problem | str]:
+        """``problems`` at their objects' sources, as :func:`render_tree` would have put them:
+        the revision is built again with origins (once, in the tree ``checkout`` gives) only if
+        a problem stands at an object that is not located yet."""
+        placeholders = self._placeholders()
+        if not any(isinstance(p, Problem) and (p.path, p.line) in placeholders for p in problems):
+            return list(problems)
+        if self._sources is None:
+            located, _ = await render_tree(await checkout(), self.subdir, tools=self.tools)
+            self._sources = {_identity(m): (m.path, m.line) for m in located}
+        out: list[Problem | str] = []
+        for problem in problems:
+            at = None
+            if isinstance(problem, Problem):
+                at = placeholders.get((problem.path, problem.line))
+            if at is None or isinstance(problem, str):
+                out.append(problem)
+                continue
+            source = self._sources.get(_identity(at))
+            if source is None:  # the second build failed: name the object instead
+                kind, ns, name = at.kind, at.namespace, at.name
+                where = f"{kind} {ns}/{name}" if ns else f"{kind} {name}"
+                kustomization = (self.unlocated or "").removesuffix(" (rendered)")
+                out.append(Problem(kustomization, 1, f"{where}: {problem.message}"))
+            else:
+                out.append(Problem(*source, problem.message))
+        return out
+
+
 async def render_tree(
     root: Path, subdir: str = ".", *, tools: RenderTools | None = None
 ) -> tuple[list[Manifest], list[Problem]]:
-    """The manifests of ``root/subdir`` and every problem, paths relative to ``root``.
+    """The manifests of ``root/subdir`` and every problem, paths relative to ``root``, each at
+    its source's path and line.
 
     A directory with a kustomization is built by kustomize; any other is read file by file.
     Then objects encrypted with SOPS are decrypted, in memory (:mod:`reloader.gitops.decrypting`).
     """
-    tools = tools or RenderTools()
+    rendering = await _render(root, subdir, tools or RenderTools(), quick=False)
+    return rendering.manifests, rendering.problems
+
+
+async def render_revision(
+    root: Path, subdir: str = ".", *, tools: RenderTools | None = None
+) -> Rendering:
+    """What :func:`render_tree` finds, the quickest way: objects of a clean kustomize build are
+    located only when a problem needs it (:meth:`Rendering.locate`); problems are located."""
+    return await _render(root, subdir, tools or RenderTools(), quick=True)
+
+
+async def _render(root: Path, subdir: str, tools: RenderTools, *, quick: bool) -> Rendering:
     found = await asyncio.to_thread(_kustomized, root, subdir)
+    leaving: list[str] = []  # what the build may read outside the tree (asked by the loop only)
     if found is None:
-        manifests, problems = await read_tree(root, subdir)
+        manifests, problems = await read_tree(root, subdir)  # links out are refused there
     else:
         real_root, base, kustomization = found
+        escapes = await asyncio.to_thread(reaching.escaping, real_root, base)
+        if escapes:
+            return Rendering([], escapes, subdir=subdir, tools=tools)
+        if quick:
+            leaving = await asyncio.to_thread(reaching.leaving, real_root, base)
+        if quick and not leaving:
+            rendering = await _kustomize_quick(real_root, base, kustomization, tools)
+            if rendering is not None:
+                rendering.subdir = subdir
+                return rendering
         manifests, problems = await _kustomize(real_root, base, kustomization, tools)
     decrypted, undecryptable = await decrypt_manifests(
         manifests,
@@ -105,7 +206,11 @@ async def render_tree(
         require_key=not tools.keep_encrypted,
         root=root,
     )
-    return decrypted, problems + undecryptable
+    problems += undecryptable
+    reusable = not problems and not leaving
+    return Rendering(
+        decrypted, problems, reusable=reusable, subdir=subdir, tools=tools, outside=leaving
+    )
 
 
 def _kustomized(root: Path, subdir: str) -> tuple[Path, Path, Path] | None:
@@ -132,14 +237,8 @@ async def _kustomize(
     with tempfile.TemporaryDirectory(prefix="reloader-render-") as private:
         scratch = Path(private)
         wrapper, env = await asyncio.to_thread(_prepare, scratch, base)
-        argv = [kustomize, "build", str(wrapper)]
-        helm = _binary(tools.helm)
-        if helm is not None:
-            argv += ["--enable-helm", "--helm-command", helm]
         try:
-            finished = await run(
-                argv, time_limit=tools.time_limit, cwd=scratch, env=env, output_limit=OUTPUT_LIMIT
-            )
+            finished = await _build(kustomize, wrapper, tools, scratch=scratch, env=env)
         except ProcessError as exc:
             return problem(f"kustomize build failed: {exc}")
         if not finished.ok:
@@ -147,12 +246,56 @@ async def _kustomize(
             at_lines = await asyncio.to_thread(_source_problems, root, base)
             return [], at_lines + failed[1]
         if finished.stdout_truncated:
-            return problem(
-                f"kustomize build printed more than {OUTPUT_LIMIT >> 20} MiB of YAML; refused"
-            )
+            return problem(_too_long())
         return await asyncio.to_thread(
-            _load, finished.stdout, root=root, wrapper=wrapper, fallback=rel_kustomization
+            load_located, finished.stdout, root=root, wrapper=wrapper, fallback=rel_kustomization
         )
+
+
+def _too_long() -> str:
+    return f"kustomize build printed more than {OUTPUT_LIMIT >> 20} MiB of YAML; refused"
+
+
+async def _build(
+    kustomize: str, directory: Path, tools: RenderTools, *, scratch: Path, env: dict[str, str]
+) -> Finished:
+    argv = [kustomize, "build", str(directory)]
+    helm = _binary(tools.helm)
+    if helm is not None:
+        argv += ["--enable-helm", "--helm-command", helm]
+    return await run(
+        argv, time_limit=tools.time_limit, cwd=scratch, env=env, output_limit=OUTPUT_LIMIT
+    )
+
+
+async def _kustomize_quick(
+    root: Path, base: Path, kustomization: Path, tools: RenderTools
+) -> Rendering | None:
+    """``base`` built as it is, without origins; None when the build must be made again with
+    them (it failed, found a problem, or holds an encrypted object)."""
+    rel_kustomization = kustomization.relative_to(root).as_posix()
+    kustomize = _binary(tools.kustomize)
+    if kustomize is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="reloader-render-") as private:
+        scratch = Path(private)
+        env = await asyncio.to_thread(_environment, scratch)
+        try:
+            finished = await _build(kustomize, base, tools, scratch=scratch, env=env)
+        except ProcessError as exc:  # a second try would only wait as long again
+            return Rendering([], [Problem(rel_kustomization, 1, f"kustomize build failed: {exc}")])
+    if finished.stdout_truncated:
+        return Rendering([], [Problem(rel_kustomization, 1, _too_long())])
+    if not finished.ok:
+        return None
+    manifests, problems = await asyncio.to_thread(load_tree, [("rendered.yaml", finished.stdout)])
+    if problems or any(is_encrypted(m) for m in manifests):
+        return None
+    # A path no file of the repository can be at, so that no other problem is taken for one
+    # of these objects'; it also reads right if a problem were ever shown unlocated.
+    unlocated = f"{rel_kustomization} (rendered)"
+    placed = [Manifest(unlocated, m.line, m.obj) for m in manifests]
+    return Rendering(placed, [], reusable=True, tools=tools, unlocated=unlocated)
 
 
 _FIELDS = ("resources", "components", "bases", "patchesStrategicMerge", "crds")
@@ -190,8 +333,8 @@ def _source_problems(root: Path, base: Path) -> list[Problem]:
 def _listed(kustomization: Path, spec: dict[str, object]) -> list[Path]:
     """The local paths a kustomization names (remote ones are not ours to read)."""
     paths: list[Path] = []
-    for field in _FIELDS:
-        entries = spec.get(field)
+    for name in _FIELDS:
+        entries = spec.get(name)
         for entry in entries if isinstance(entries, list) else ():
             if isinstance(entry, str) and "://" not in entry and not entry.startswith("git@"):
                 paths.append((kustomization.parent / entry).resolve())
@@ -254,152 +397,3 @@ def _failure(finished: Finished, *, root: Path, scratch: Path, base: Path) -> st
         lines.append(line)
     said = " / ".join(lines) or finished.status
     return f"kustomize build failed: {said}"
-
-
-def _load(
-    output: bytes, *, root: Path, wrapper: Path, fallback: str
-) -> tuple[list[Manifest], list[Problem]]:
-    """Parse the rendered objects as if each stood at its source's path and line."""
-    files = _Sources(root=root, wrapper=wrapper, fallback=fallback)
-    manifests, problems = load_tree(files.objects(output), also=files.problems)
-    return [_without_origin(m) for m in manifests], problems
-
-
-class _Sources:
-    """Where each rendered object came from, and the source files' text to find its line."""
-
-    def __init__(self, *, root: Path, wrapper: Path, fallback: str) -> None:
-        self.root, self.wrapper, self.fallback = root, wrapper, fallback
-        self.problems: list[Problem] = []
-        self.indexes: dict[str, _SourceIndex] = {}
-
-    def objects(self, output: bytes) -> Iterator[tuple[str, bytes]]:
-        """Each object as (source path, its text padded to start at its line there)."""
-        for chunk in re.split(rb"(?m)^---[ \t]*\n", output):
-            if not chunk.strip():
-                continue
-            path, line = self._place(chunk)
-            if path is None:
-                continue
-            parse_as = path if path.lower().endswith(SUFFIXES) else self.fallback
-            yield parse_as, b"\n" * (line - 1) + chunk
-
-    def _place(self, chunk: bytes) -> tuple[str | None, int]:
-        source, generated = _origin(chunk)
-        if source is None:
-            return self.fallback, 1
-        real = (self.wrapper / source).resolve()
-        if not real.is_relative_to(self.root):
-            line = 1
-            self.problems.append(
-                Problem(self.fallback, line, f"renders {source!r}, which is outside the repository")
-            )
-            return None, line
-        rel = real.relative_to(self.root).as_posix()
-        return rel, self._line(rel, real, chunk, generated=generated)
-
-    def _line(self, rel: str, real: Path, chunk: bytes, *, generated: bool) -> int:
-        """The line where the object starts in its source: the document of its kind naming it,
-        or for a generated object the line naming its generator, else 1."""
-        index = self.indexes.get(rel)
-        if index is None:
-            try:
-                index = self.indexes[rel] = _SourceIndex(real.read_text(errors="replace"))
-            except OSError:
-                index = self.indexes[rel] = _SourceIndex("")
-        kind = _kind(chunk)
-        for name in _names(chunk):  # the longest first: the most specific
-            for number, document in index.names.get(name, ()):
-                if generated:
-                    return number + 1
-                if kind in document.kinds:
-                    return document.first + 1
-        return 1
-
-
-@dataclass
-class _Document:
-    first: int
-    """Its first line that is not blank or a comment (0-based)."""
-    kinds: set[str]
-
-
-class _SourceIndex:
-    """One pass over a source file: every ``name:`` line and the document it stands in, so a
-    thousand objects from one file cost one scan, not one each."""
-
-    def __init__(self, text: str) -> None:
-        self.names: dict[str, list[tuple[int, _Document]]] = {}
-        lines = text.splitlines()
-        document = _Document(_first_content(lines, 0), set())
-        for number, line in enumerate(lines):
-            if line.startswith("---"):
-                document = _Document(_first_content(lines, number + 1), set())
-                continue
-            if line.startswith("kind:"):
-                document.kinds.add(_unquoted(line[5:]))
-            stripped = line.strip().removeprefix("- ").strip()
-            if stripped.startswith("name:"):
-                self.names.setdefault(_unquoted(stripped[5:]), []).append((number, document))
-
-
-def _unquoted(text: str) -> str:
-    return text.strip().strip("'\"")
-
-
-def _kind(chunk: bytes) -> str:
-    match = re.search(rb"(?m)^kind: ['\"]?([^'\"\n]+)", chunk)
-    return "" if match is None else match.group(1).decode(errors="replace").strip()
-
-
-def _first_content(lines: list[str], start: int) -> int:
-    for number in range(start, len(lines)):
-        text = lines[number].strip()
-        if text and not text.startswith("#"):
-            return number
-    return start
-
-
-def _names(chunk: bytes) -> list[str]:
-    """The object's name, then that name less prefixes and suffixes (``namePrefix``, a
-    generator's hash), longest first, so a renamed object is still found where it is declared."""
-    match = re.search(rb"(?m)^  name: ['\"]?([^'\"\n]+)", chunk)
-    if match is None:
-        return []
-    parts = match.group(1).decode(errors="replace").strip().split("-")
-    names = {"-".join(parts[i:j]) for i in range(len(parts)) for j in range(i + 1, len(parts) + 1)}
-    return sorted((n for n in names if len(n) > 1), key=lambda n: (-len(n), n))
-
-
-def _origin(chunk: bytes) -> tuple[str | None, bool]:
-    """The source path in one rendered object's origin annotation (kustomize writes it as a
-    block scalar of ``path: …`` for a resource, ``configuredIn: …`` for a generated object),
-    and whether the object was generated.
-    Read line by line, not as YAML: a value an author may have written there gets no parser."""
-    lines = chunk.decode(errors="replace").splitlines()
-    for number, text in enumerate(lines):
-        if text.strip() == f"{ORIGIN}: |":
-            indent = len(text) - len(text.lstrip())
-            for following in lines[number + 1 :]:
-                depth = len(following) - len(following.lstrip())
-                if following.strip() and depth <= indent:
-                    break
-                key, _, value = following.strip().partition(": ")
-                if depth == indent + 2 and key in ("path", "configuredIn") and value:
-                    return value.strip().strip("'\""), key == "configuredIn"
-    return None, False
-
-
-def _without_origin(manifest: Manifest) -> Manifest:
-    """The object as the author wrote it: the origin annotation is ours, not theirs."""
-    metadata = manifest.obj.get("metadata")
-    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
-    if not isinstance(annotations, dict) or ORIGIN not in annotations:
-        return manifest
-    assert isinstance(metadata, dict)
-    kept = {k: v for k, v in annotations.items() if k != ORIGIN}
-    new_metadata = {k: v for k, v in metadata.items() if k != "annotations"}
-    if kept:
-        new_metadata["annotations"] = kept
-    obj = {**manifest.obj, "metadata": new_metadata}
-    return Manifest(manifest.path, manifest.line, obj)

@@ -95,6 +95,8 @@ class Commit:
     sha: str
     author: str
     subject: str
+    tree: str = ""
+    """Its root tree's sha: commits with equal trees hold the same files."""
 
 
 class GitSource:
@@ -353,10 +355,17 @@ class GitSource:
         finally:
             await asyncio.to_thread(_remove, staging)
 
+    async def fetch(self, sha: str) -> None:
+        """Have the commit ``sha`` here (shallowly fetched if needed), without checking it out."""
+        if not SHA.fullmatch(sha):
+            raise GitError(f"not a commit sha: {sha!r}")
+        await self._ensure_repo()
+        await self._fetch_missing(sha)
+
     async def commit(self, sha: str) -> Commit:
-        out = await self._git("log", "-1", "--format=%H%x00%an <%ae>%x00%s", sha)
-        full, author, subject = out.rstrip("\n").split("\x00", 2)
-        return Commit(sha=full, author=author, subject=subject)
+        out = await self._git("log", "-1", "--format=%H%x00%T%x00%an <%ae>%x00%s", sha)
+        full, tree, author, subject = out.rstrip("\n").split("\x00", 3)
+        return Commit(sha=full, author=author, subject=subject, tree=tree)
 
     async def forget_except(self, keep: Iterable[str]) -> None:
         """Remove every checkout but those of ``keep`` (and any temporary left behind)."""

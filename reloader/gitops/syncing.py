@@ -36,7 +36,8 @@ from reloader.gitops.applying import (
     wait_established,
 )
 from reloader.gitops.inventory import Entry, ObjectKey
-from reloader.gitops.rendering import RenderTools, render_tree
+from reloader.gitops.render_cache import RenderCache
+from reloader.gitops.rendering import Rendering, RenderTools, render_revision
 from reloader.gitops.reporting import LOG_NAMES, Report, log_synced
 from reloader.gitops.source import Commit, Credentials, GitError, GitSource
 from reloader.gitops.stamping import stamp
@@ -53,6 +54,7 @@ from reloader.telemetry.metrics import (
     GITOPS_LAST_APPLIED,
     GITOPS_LAST_CYCLE,
     GITOPS_OBJECTS,
+    GITOPS_RENDERS,
     GITOPS_SYNC_SECONDS,
     GITOPS_SYNCS,
 )
@@ -125,7 +127,7 @@ def _name(manifest: Manifest) -> str:
 class RevisionRefused(Exception):
     def __init__(self, problems: Sequence[Problem | str], reason: str = "PruneRefused") -> None:
         super().__init__(f"{len(problems)} problem(s)")
-        self.problems = [str(p) for p in problems]
+        self.problems = list(problems)
         self.reason = reason
 
 
@@ -152,8 +154,8 @@ class Syncer:
         """The inventory, read and checked at the first sync (None until then)."""
         self._state_object: JSONDict | None = None
         self._verified: dict[str, tuple[str, str | None]] = {}
-        self._parsed: tuple[str, list[Manifest], list[Problem]] | None = None
-        """The last revision read (sha, manifests, problems): its tree is not needed again."""
+        self.renders = RenderCache(settings.render)
+        """The last revision rendered, reused while what it was made from is unchanged."""
         self._last_commit: Commit | None = None
         self._last_warning: tuple[str, str] | None = None
         self._accepted: dict[tuple[str, ...], str] = {}
@@ -237,21 +239,11 @@ class Syncer:
         sha = await self.source.remote_revision()
         if await self.pause.holds(sha, self.state):  # suspended: git is watched, nothing applied
             return None
-        commit = await self._commit(sha)
+        commit, tree = await self._commit(sha)
         entries = await self._inventory()
         fresh = self.state.last_applied is None or self.state.last_applied.sha != sha
-        if self._parsed is not None and self._parsed[0] == sha:
-            _, manifests, problems = self._parsed  # idle, or still refused: the tree is as read
-            problems = list(problems)
-        else:
-            self._parsed = None  # never two revisions in memory at once (the parse limits)
-            tree = await self.source.checkout(sha)
-            manifests, problems = await render_tree(
-                tree, self.settings.path, tools=self.settings.render
-            )
-            self._parsed = (sha, manifests, list(problems))
-            # Read whole: no other checkout is needed, so disk use stays one revision's.
-            await self.source.forget_except({sha})
+        rendering = await self._rendering(sha, tree)
+        manifests, problems = rendering.manifests, list(rendering.problems)
         deferred: list[Manifest] = []
         if not problems and fresh:  # a revision already applied was validated then
             dry = await server_dry_run(
@@ -263,14 +255,16 @@ class Syncer:
             problems, deferred = dry.problems, dry.deferred
         if problems:
             GITOPS_SYNCS.labels("failed").inc()
-            await self._failed(commit, problems, reason="RevisionInvalid")
+            located = await self._located(rendering, sha, problems)
+            await self._failed(commit, located, reason="RevisionInvalid")
             return None
         try:
             report = await self._apply(manifests, entries, fresh=fresh, deferred=deferred)
         except RevisionRefused as refused:
             self._keep(entries)  # what a failed apply created is recorded with the failure
             GITOPS_SYNCS.labels("failed").inc()
-            await self._failed(commit, refused.problems, reason=refused.reason)
+            located = await self._located(rendering, sha, refused.problems)
+            await self._failed(commit, located, reason=refused.reason)
             return None
         finally:
             self._keep(entries)
@@ -316,12 +310,50 @@ class Syncer:
             await self._event(warning=True, reason="HistoryRewritten", message=notice)
         self._ancestry = (sha, notice)
 
-    async def _commit(self, sha: str) -> states.Revision:
+    async def _rendering(self, sha: str, tree: str) -> Rendering:
+        """The revision's manifests: the last render while its inputs are unchanged (an idle
+        cycle; a new commit of the same tree, such as an empty one), else a new render."""
+        key = await self.renders.key(tree, self.settings.path)
+        rendering = self.renders.get(key, sha)
+        new_sha = self.renders.sha != sha
+        if rendering is None:
+            self.renders.clear()  # never two revisions in memory at once (the parse limits)
+            files = await self.source.checkout(sha)
+            rendering = await render_revision(files, self.settings.path, tools=self.settings.render)
+            GITOPS_RENDERS.labels("rendered").inc()
+            if rendering.outside:
+                log.info(
+                    "the render may read outside the repository: rendered again for each commit",
+                    outside=rendering.outside[:10],
+                )
+        elif new_sha:
+            GITOPS_RENDERS.labels("reused").inc()
+            log.debug("render reused: same tree and tools", revision=sha[:12], tree=key.tree[:12])
+        self.renders.put(key, sha, rendering)
+        if new_sha:  # one checkout on disk at most: this revision's, if it was needed
+            await self.source.forget_except({sha})
+        return rendering
+
+    async def _located(
+        self, rendering: Rendering, sha: str, problems: Sequence[Problem | str]
+    ) -> list[Problem | str]:
+        """``problems`` at their sources' path:line (a clean render did not need them)."""
+        try:
+            return await rendering.locate(problems, lambda: self.source.checkout(sha))
+        except (GitError, OSError) as exc:
+            log.warning("problems could not be traced to their source files", error=str(exc))
+            return list(problems)
+
+    async def _commit(self, sha: str) -> tuple[states.Revision, str]:
+        """The revision to record for ``sha``, and its root tree's sha."""
         if self._last_commit is None or self._last_commit.sha != sha:
-            await self.source.checkout(sha)
+            await self.source.fetch(sha)  # checked out only if it must be rendered
             self._last_commit = await self.source.commit(sha)
         commit = self._last_commit
-        return states.Revision(sha=sha, author=commit.author, subject=commit.subject, time=_now())
+        revision = states.Revision(
+            sha=sha, author=commit.author, subject=commit.subject, time=_now()
+        )
+        return revision, commit.tree
 
     # --- applying ---
 

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from reloader.core import names
-from reloader.core.manifests import Manifest
+from reloader.core.manifests import Manifest, Problem
 from reloader.gitops import rendering
-from reloader.gitops.rendering import ORIGIN, RenderTools, render_tree
+from reloader.gitops.rendering import ORIGIN, RenderTools, render_revision, render_tree
 from reloader.kube.rest import Rest
 from tests.integration.cluster import bin_dir, eventually, path_of
 from tests.integration.gitops.conftest import StartLoop
-from tests.integration.gitops.support import GitRepo, is_applied
+from tests.integration.gitops.support import GitRepo, is_applied, state
 from tests.integration.rollouts import expect_revisions
 
 
@@ -76,9 +76,8 @@ def annotations_of(obj: dict[str, Any]) -> dict[str, str]:
     return dict(obj["metadata"].get("annotations") or {})
 
 
-async def test_an_overlay_with_base_component_patch_images_and_generator_renders(
-    tmp_path: Path, tools: RenderTools
-) -> None:
+def prod_overlay(tmp_path: Path) -> None:
+    """A base, a component, a patch, an image and a generator: one overlay of each feature."""
     write(tmp_path, "base/kustomization.yaml", "resources:\n- deploy.yaml\n")
     write(tmp_path, "base/deploy.yaml", BASE_DEPLOYMENT)
     write(
@@ -111,6 +110,12 @@ configMapGenerator:
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 3\n",
     )
 
+
+async def test_an_overlay_with_base_component_patch_images_and_generator_renders(
+    tmp_path: Path, tools: RenderTools
+) -> None:
+    prod_overlay(tmp_path)
+
     manifests, problems = await render_tree(tmp_path, "prod", tools=tools)
 
     assert problems == []
@@ -130,6 +135,90 @@ configMapGenerator:
     assert container["envFrom"] == [{"configMapRef": {"name": config.obj["metadata"]["name"]}}]
     for manifest in manifests:
         assert ORIGIN not in annotations_of(manifest.obj)
+
+
+async def test_the_loop_s_quick_render_holds_the_same_objects_and_locates_them_alike(
+    tmp_path: Path, tools: RenderTools
+) -> None:
+    """Built without origins, each object is located only when a problem asks, and then at
+    the path:line render_tree gives it; a problem not at an object is left as it is."""
+    prod_overlay(tmp_path)
+    located, _ = await render_tree(tmp_path, "prod", tools=tools)
+
+    rendering = await render_revision(tmp_path, "prod", tools=tools)
+
+    assert rendering.problems == []
+    assert rendering.reusable
+    assert rendering.unlocated == "prod/kustomization.yaml (rendered)"
+    assert {m.key: m.obj for m in rendering.manifests} == {m.key: m.obj for m in located}
+    checkouts = 0
+
+    async def checkout() -> Path:
+        nonlocal checkouts
+        checkouts += 1
+        return tmp_path
+
+    at_objects: list[Problem | str] = [
+        Problem(m.path, m.line, f"bad {m.kind}") for m in rendering.manifests
+    ]
+    elsewhere: list[Problem | str] = [
+        Problem("prod/kustomization.yaml", 1, "kustomize said so"),
+        "not a Problem",
+    ]
+    assert await rendering.locate(elsewhere, checkout) == elsewhere
+    assert checkouts == 0, "nothing to locate, nothing rebuilt"
+    found = await rendering.locate([*at_objects, *elsewhere], checkout)
+    expected = {m.kind: (m.path, m.line) for m in located}
+    assert found == [
+        *(Problem(*expected[m.kind], f"bad {m.kind}") for m in rendering.manifests),
+        *elsewhere,
+    ]
+    await rendering.locate(at_objects, checkout)
+    assert checkouts == 1, "located once, then remembered"
+
+
+async def test_a_transformer_outside_the_checkout_refuses_the_render(
+    tmp_path: Path, tools: RenderTools
+) -> None:
+    # kustomize builds any directory a transformer names, wherever it is: its output would
+    # change what is applied without being in git.
+    write(tmp_path, "outside/tr/kustomization.yaml", "resources: []\n")
+    write(tmp_path, "repo/prod/kustomization.yaml", "resources:\n- cm.yaml\n")
+    write(tmp_path, "repo/prod/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")
+    clean = await render_revision(tmp_path / "repo", "prod", tools=tools)
+    write(
+        tmp_path,
+        "repo/prod/kustomization.yaml",
+        "resources:\n- cm.yaml\ntransformers:\n- ../../outside/tr\n",
+    )
+
+    reaching_out = await render_revision(tmp_path / "repo", "prod", tools=tools)
+    manifests, problems = await render_tree(tmp_path / "repo", "prod", tools=tools)
+
+    assert clean.reusable
+    assert reaching_out.manifests == []
+    assert manifests == []
+    assert not reaching_out.reusable
+    for found in (reaching_out.problems, problems):
+        assert [(p.path, p.line) for p in found] == [("prod/kustomization.yaml", 4)]
+        assert "'../../outside/tr', a directory outside the repository" in found[0].message
+
+
+async def test_a_symlink_out_of_the_checkout_makes_a_render_not_reusable(
+    tmp_path: Path, tools: RenderTools
+) -> None:
+    write(tmp_path, "elsewhere/notes.txt", "not in git\n")
+    write(tmp_path, "repo/prod/kustomization.yaml", "resources:\n- cm.yaml\n")
+    write(tmp_path, "repo/prod/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")
+    (tmp_path / "repo/docs").mkdir()
+    (tmp_path / "repo/docs/notes.txt").symlink_to(tmp_path / "elsewhere/notes.txt")
+
+    rendering = await render_revision(tmp_path / "repo", "prod", tools=tools)
+
+    assert [m.name for m in rendering.manifests] == ["x"]
+    assert not rendering.reusable
+    assert rendering.outside == ["docs/notes.txt links outside the repository"]
+    assert rendering.unlocated is None  # built the careful way, with origins
 
 
 async def test_a_broken_kustomization_is_a_problem_naming_the_file(
@@ -229,7 +318,7 @@ async def test_a_base_outside_the_repository_is_refused(tmp_path: Path, tools: R
     manifests, problems = await render_tree(tmp_path / "repo", "prod", tools=tools)
 
     assert manifests == []
-    assert [(p.path, p.line) for p in problems] == [("prod/kustomization.yaml", 1)]
+    assert [(p.path, p.line) for p in problems] == [("prod/kustomization.yaml", 2)]
     assert "outside the repository" in problems[0].message
 
 
@@ -348,3 +437,39 @@ async def test_the_loop_applies_an_overlay_and_a_new_generator_literal_rolls_onc
     config = await rest.get(path_of("ConfigMap", namespace, new_config["configMapRef"]["name"]))
     assert config["data"] == {"GREETING": "bonjour"}
     assert await rest.get_or_none(path_of("ConfigMap", namespace, old_config)) is None  # pruned
+
+
+async def test_a_problem_the_server_finds_in_a_rendered_object_is_reported_at_its_line(
+    rest: Rest, namespace: str, repo: GitRepo, start_loop: StartLoop
+) -> None:
+    """The loop renders without origins; the dry run's problem is still at the author's line."""
+    bins = tools_dir()
+    repo.write("base/kustomization.yaml", "resources:\n- objects.yaml\n")
+    repo.write(
+        "base/objects.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\n---\n"
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n"
+        "spec:\n  ports: [{port: 70000}]\n",
+    )
+    repo.write("prod/kustomization.yaml", "resources:\n- ../base\n")
+    sha = repo.commit("a port the API server refuses")
+    await start_loop(
+        "--git-path",
+        "prod",
+        "--kustomize-binary",
+        str(bins / "kustomize"),
+        "--helm-binary",
+        str(bins / "helm"),
+    )
+
+    async def reported() -> list[str]:
+        found = await state(rest, namespace)
+        attempted = (found.get("last_attempted") or {}).get("sha")
+        errors: list[str] = found.get("errors") or []
+        return errors if attempted == sha else []
+
+    errors = await eventually(reported, within=30, what="the revision refused")
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("base/objects.yaml:6: "), errors
+    assert "70000" in errors[0]
+    assert await rest.get_or_none(path_of("ConfigMap", namespace, "fine")) is None

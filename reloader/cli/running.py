@@ -85,6 +85,35 @@ def _advertised(settings: Settings) -> dict[str, str | None]:
     return {names.WEBHOOK_URL: receiver_url(settings.webhook_advertise_address)}
 
 
+def _filters(settings: Settings) -> dict[str, object]:
+    """The filters in force, for the start line (only those set)."""
+    given = {
+        "namespaces_to_ignore": list(settings.namespaces_to_ignore),
+        "resource_label_selector": settings.resource_label_selector,
+        "resources_to_ignore": sorted(k.value for k in settings.ignored_resources),
+        "ignored_workload_kinds": sorted(settings.ignored_workload_kinds),
+    }
+    return {name: value for name, value in given.items() if value}
+
+
+def _log_started(settings: Settings) -> None:
+    """The start line, then what reloader does where a Stakater Reloader flag asked for
+    something else."""
+    log = logs.get_logger("main")
+    log.info(
+        "started",
+        version=__version__,
+        namespaces=list(settings.namespaces) or None,
+        namespace_selector=settings.namespace_selector,
+        debounce_s=settings.debounce,
+        git_url=settings.git_url,
+        git_ref=settings.git_ref if settings.git_url else None,
+        **_filters(settings),
+    )
+    for note in settings.notes:
+        log.info("Stakater Reloader flag", note=note)
+
+
 async def run_controller(settings: Settings) -> int:
     """Serve probes and metrics and run the controller until SIGTERM or SIGINT."""
     log = logs.get_logger("main")
@@ -174,15 +203,7 @@ async def run_controller(settings: Settings) -> int:
                     settings.webhook_bind_address,
                     limits=hook_limits.connections,
                 )
-            log.info(
-                "started",
-                version=__version__,
-                namespaces=list(settings.namespaces) or None,
-                namespace_selector=settings.namespace_selector,
-                debounce_s=settings.debounce,
-                git_url=settings.git_url,
-                git_ref=settings.git_ref if settings.git_url else None,
-            )
+            _log_started(settings)
             task = asyncio.create_task(lead() if elector is None else elector.run(lead))
             waiter = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)

@@ -11,6 +11,13 @@ we use RE2 instead: linear time in the name, bounded memory, and the syntax of G
 ``regexp`` that Stakater Reloader's users write for. What RE2 refuses (backreferences,
 lookaround) is a malformed annotation like any other. Each distinct pattern is compiled
 once (bounded cache), since every event of a workload re-parses its annotations.
+
+Many Helm charts only let users set ``podAnnotations``, so, as Stakater Reloader does, the
+annotations may also sit on the pod template. The opt-in set (auto, typed auto, reload lists,
+search) is read as a whole: from the workload when it carries any of them, else from the pod
+template, so one policy is never stitched from two places. Every other annotation (excludes,
+``reload-on``, ``pause-period``) is read by name: the workload's value wins. An error says
+where the value was read.
 """
 
 from __future__ import annotations
@@ -18,11 +25,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 import re2
 
 from reloader.core import names
+from reloader.core.durations import parse_duration
 from reloader.core.references import Kind
 
 
@@ -75,6 +84,15 @@ def compile_name_pattern(source: str) -> NamePattern | str:
         return "not valid UTF-8"
 
 
+class ReloadOn(StrEnum):
+    """What counts as a change of an object a workload reads only some keys of."""
+
+    KEYS = "keys"
+    """Only the keys the pods read (``configMapKeyRef``, volume ``items``)."""
+    OBJECT = "object"
+    """Any key of the object, as Stakater Reloader does."""
+
+
 @dataclass(frozen=True)
 class Policy:
     """What makes one workload reload; the empty policy reloads on nothing."""
@@ -87,8 +105,12 @@ class Policy:
     """Explicit lists: objects whose name fully matches count, referenced or not."""
     exclude: Mapping[Kind, frozenset[str]] = field(default_factory=dict)
     """Names that never count (they win over auto, search and explicit lists)."""
+    reload_on: ReloadOn = ReloadOn.KEYS
+    """Whether key references narrow what is seen of an object."""
+    pause_period: float | None = None
+    """Seconds after a roll during which further changes wait (then roll once)."""
     errors: tuple[str, ...] = ()
-    """One message per malformed annotation, naming it."""
+    """One message per malformed annotation, naming it and where it was read."""
 
     @property
     def active(self) -> bool:
@@ -104,47 +126,110 @@ class Policy:
 
 _TRUE = frozenset({"true", "t", "1"})
 _FALSE = frozenset({"false", "f", "0"})
+_OPT_IN = (
+    names.AUTO,
+    names.CONFIGMAP_AUTO,
+    names.SECRET_AUTO,
+    names.CONFIGMAP_RELOAD,
+    names.SECRET_RELOAD,
+    names.SEARCH,
+)
+ON_TEMPLATE = " on the pod template"
 
 
-def _bool(annotations: Mapping[str, str], key: str, errors: list[str]) -> bool | None:
+class _Annotations:
+    """The annotations a policy is read from, each remembering where it was found."""
+
+    def __init__(self, workload: Mapping[str, str], template: Mapping[str, str]) -> None:
+        self._workload, self._template = workload, template
+        self._opt_in = workload if any(k in workload for k in _OPT_IN) else template
+
+    def _source(self, key: str) -> Mapping[str, str]:
+        if key in _OPT_IN:
+            return self._opt_in
+        return self._workload if key in self._workload else self._template
+
+    def get(self, key: str) -> str | None:
+        return self._source(key).get(key)
+
+    def label(self, key: str) -> str:
+        """``annotation <key>``, saying so when it was read from the pod template."""
+        where = "" if self._source(key) is self._workload else ON_TEMPLATE
+        return f"annotation {key}{where}"
+
+
+def _bool(annotations: _Annotations, key: str, errors: list[str]) -> bool | None:
     raw = annotations.get(key)
     if raw is None:
         return None
     value = raw.strip().lower()
     if value in _TRUE or value in _FALSE:  # what Go's strconv.ParseBool takes, as Stakater does
         return value in _TRUE
-    errors.append(f'annotation {key}: want "true" or "false", got {raw!r}')
+    errors.append(f'{annotations.label(key)}: want "true" or "false", got {raw!r}')
     return None
+
+
+def _reload_on(annotations: _Annotations, default: ReloadOn, errors: list[str]) -> ReloadOn:
+    raw = annotations.get(names.RELOAD_ON)
+    if raw is None:
+        return default
+    try:
+        return ReloadOn(raw.strip().lower())
+    except ValueError:
+        errors.append(f'{annotations.label(names.RELOAD_ON)}: want "keys" or "object", got {raw!r}')
+        return default
+
+
+def _pause_period(annotations: _Annotations, errors: list[str]) -> float | None:
+    raw = annotations.get(names.PAUSE_PERIOD)
+    if raw is None:
+        return None
+    try:
+        seconds = parse_duration(raw)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        errors.append(
+            f"{annotations.label(names.PAUSE_PERIOD)}: want a duration such as 30s or 5m, "
+            f"got {_shortened(raw)!r}"
+        )
+        return None
+    return seconds or None
 
 
 def _names(raw: str | None) -> list[str]:
     return [part.strip() for part in (raw or "").split(",") if part.strip()]
 
 
-def _patterns(
-    annotations: Mapping[str, str], key: str, errors: list[str]
-) -> tuple[NamePattern, ...]:
+def _patterns(annotations: _Annotations, key: str, errors: list[str]) -> tuple[NamePattern, ...]:
     compiled: list[NamePattern] = []
     for part in _names(annotations.get(key)):
         pattern = compile_name_pattern(part)
         if isinstance(pattern, str):
             errors.append(
-                f"annotation {key}: {_shortened(part)!r} is not a valid RE2 regular expression "
-                f"({pattern})"
+                f"{annotations.label(key)}: {_shortened(part)!r} is not a valid RE2 regular "
+                f"expression ({pattern})"
             )
         else:
             compiled.append(pattern)
     return tuple(compiled)
 
 
-def parse_policy(annotations: Mapping[str, str], *, reload_all: bool = False) -> Policy:
-    """The policy ``annotations`` ask for; ``reload_all`` is the controller-wide default.
+def parse_policy(
+    workload_annotations: Mapping[str, str],
+    *,
+    template_annotations: Mapping[str, str] | None = None,
+    reload_all: bool = False,
+    reload_on: ReloadOn = ReloadOn.KEYS,
+) -> Policy:
+    """The policy the annotations ask for; ``reload_all`` and ``reload_on`` are the defaults.
 
     As in Stakater Reloader: ``auto: "false"`` opts out of ``reload_all``; a typed auto
     ``"true"`` turns its kind on whatever ``auto`` says, and a typed ``"false"`` only opts its
     kind out of ``reload_all`` (not out of an explicit ``auto: "true"``); explicit reload
     lists always apply; excludes win over everything.
     """
+    annotations = _Annotations(workload_annotations, template_annotations or {})
     errors: list[str] = []
     auto_flag = _bool(annotations, names.AUTO, errors)
     typed = {
@@ -167,7 +252,13 @@ def parse_policy(annotations: Mapping[str, str], *, reload_all: bool = False) ->
         Kind.SECRET: frozenset(_names(annotations.get(names.SECRET_EXCLUDE))),
     }
     return Policy(
-        auto=frozenset(auto), search=search, reload=reload, exclude=exclude, errors=tuple(errors)
+        auto=frozenset(auto),
+        search=search,
+        reload=reload,
+        exclude=exclude,
+        reload_on=_reload_on(annotations, reload_on, errors),
+        pause_period=_pause_period(annotations, errors),
+        errors=tuple(errors),
     )
 
 

@@ -19,6 +19,15 @@ SECRET_RELOAD: Final = "secret.reloader.stakater.com/reload"
 SEARCH: Final = f"{STAKATER}/search"
 CONFIGMAP_EXCLUDE: Final = "configmaps.exclude.reloader.stakater.com/reload"
 SECRET_EXCLUDE: Final = "secrets.exclude.reloader.stakater.com/reload"
+#: A Go duration (``5m``): after a reload, further changes wait until the period has passed and
+#: then roll once. Stakater pauses the Deployment for it; reloader only delays its own write.
+PAUSE_PERIOD: Final = "deployment.reloader.stakater.com/pause-period"
+#: Left by Stakater on a Deployment it paused (with ``spec.paused: true``); reloader never
+#: writes it and never unpauses anything (see the README).
+STAKATER_PAUSED_AT: Final = "deployment.reloader.stakater.com/paused-at"
+#: On an Argo Rollout: ``rollout`` (default) writes the template hash, so a new revision goes
+#: through the Rollout's steps; ``restart`` sets ``spec.restartAt``, restarting pods in place.
+ROLLOUT_STRATEGY: Final = f"{STAKATER}/rollout-strategy"
 
 # --- read from ConfigMaps and Secrets (Stakater-compatible) ---
 MATCH: Final = f"{STAKATER}/match"
@@ -34,12 +43,18 @@ CONFIG_HASH: Final = f"{DOMAIN}/config-hash"
 #: running is not restarted and the object that changed can be named in the Event.
 OBSERVED: Final = f"{DOMAIN}/observed"
 
+#: On the workload (or its pod template): ``keys`` (default) rolls only for the keys the pods
+#: read by key (``configMapKeyRef``, volume ``items``); ``object`` rolls for any change of a
+#: referenced object, as Stakater Reloader does. ``--reload-on`` sets the default.
+RELOAD_ON: Final = f"{DOMAIN}/reload-on"
+
 FIELD_MANAGER: Final = "reloader"
 COMPONENT: Final = "reloader"
 
 # --- Event reasons ---
 REASON_RELOADED: Final = "Reloaded"
-REASON_RELOAD_FAILED: Final = "ReloadFailed"
+#: Stakater Reloader's reason, so alerts and dashboards keyed on it keep matching.
+REASON_RELOAD_FAILED: Final = "ReloadFail"
 REASON_BAD_ANNOTATION: Final = "InvalidAnnotation"
 REASON_KEY_CHANGED: Final = "HashKeyChanged"
 

@@ -14,9 +14,9 @@ import copy
 from collections.abc import Awaitable, Callable, Sequence
 
 from reloader.core import names
-from reloader.core.annotations import parse_object_flags, parse_policy
-from reloader.core.deciding import ObjectState, desired_record, select
-from reloader.core.hashing import Hasher, content_digest
+from reloader.core.annotations import parse_policy
+from reloader.core.deciding import ObjectState, desired_record, object_state, select
+from reloader.core.hashing import Hasher
 from reloader.core.manifests import Manifest
 from reloader.core.references import Kind, extract_refs
 from reloader.kube.rest import JSONDict
@@ -54,8 +54,12 @@ async def stamp(
         if (manifest.group, manifest.kind) not in WORKLOAD_KINDS | {CRONJOB}:
             continue
         meta = manifest.obj.get("metadata") or {}
-        policy = parse_policy(meta.get("annotations") or {}, reload_all=reload_all)
         template = _template(manifest.obj)
+        policy = parse_policy(
+            meta.get("annotations") or {},
+            template_annotations=((template or {}).get("metadata") or {}).get("annotations") or {},
+            reload_all=reload_all,
+        )
         if not policy.active or template is None or policy.errors:
             continue
         ns = manifest.namespace or default_namespace
@@ -64,9 +68,7 @@ async def stamp(
         for ref in refs:
             obj = in_git.get((ns, ref.kind, ref.name)) or await fetch(ref.kind, ns, ref.name)
             if obj is not None:
-                obj = _as_served(ref.kind, obj)
-                flags = parse_object_flags((obj.get("metadata") or {}).get("annotations") or {})
-                objects[ref.key] = ObjectState(content_digest(ref.kind, obj), flags)
+                objects[ref.key] = object_state(ref.kind, _as_served(ref.kind, obj))
         if any(policy.reload.values()):
             continue  # explicit lists may name objects outside git: leave those to the reloader
         record = desired_record(hasher, select(policy, refs, objects))

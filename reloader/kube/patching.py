@@ -5,6 +5,11 @@ and the field manager ``reloader`` (not starting with ``kubectl``) makes server-
 such as Flux leave the pod-template hash alone instead of reverting it (which would roll the
 workload a second time). The values are pure functions of content, so a retried or repeated
 patch is a no-op on the server. Conflicts and server errors are retried with backoff.
+
+An Argo Rollout reloaded with ``restart`` is the one exception: the patch sets
+``spec.restartAt`` instead of the template hash (Argo's own way to restart pods without a new
+revision). That value is a time, so it is written only together with the record of the
+content it restarts for, and the record, not the time, is what later decisions compare.
 """
 
 from __future__ import annotations
@@ -33,9 +38,13 @@ def pod_template(workload: JSONDict) -> JSONDict:
     return node
 
 
-def build_patch(kind: str, *, record: str, template_hash: str | None) -> JSONDict:
-    """The merge patch: always the record, and the pod-template hash only to roll."""
+def build_patch(
+    kind: str, *, record: str, template_hash: str | None, restart_at: str | None = None
+) -> JSONDict:
+    """The merge patch: always the record; the pod-template hash, or a restart time, to roll."""
     patch: JSONDict = {"metadata": {"annotations": {names.OBSERVED: record}}}
+    if restart_at is not None:
+        patch["spec"] = {"restartAt": restart_at}
     if template_hash is not None:
         node = patch
         for step in template_path(kind):
@@ -52,11 +61,12 @@ async def patch_workload(
     name: str,
     record: str,
     template_hash: str | None,
+    restart_at: str | None = None,
     attempts: int = 5,
 ) -> JSONDict:
     """Apply the patch, retrying what can succeed later; return the updated workload."""
     path = WORKLOAD_BY_KIND[kind].item(namespace, name)
-    body = build_patch(kind, record=record, template_hash=template_hash)
+    body = build_patch(kind, record=record, template_hash=template_hash, restart_at=restart_at)
     backoff = Backoff(base=0.1, cap=2.0)
     for attempt in range(attempts):
         try:

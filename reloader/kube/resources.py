@@ -34,10 +34,16 @@ DEPLOYMENTS = Resource("Deployment", "/apis/apps/v1", "deployments")
 STATEFULSETS = Resource("StatefulSet", "/apis/apps/v1", "statefulsets")
 DAEMONSETS = Resource("DaemonSet", "/apis/apps/v1", "daemonsets")
 CRONJOBS = Resource("CronJob", "/apis/batch/v1", "cronjobs")
+JOBS = Resource("Job", "/apis/batch/v1", "jobs")
+ROLLOUTS = Resource("Rollout", "/apis/argoproj.io/v1alpha1", "rollouts")
+"""Argo Rollouts: served only where its CRD is installed, so watched only once discovered."""
 EVENTS = Resource("Event", "/api/v1", "events")
 
-WORKLOADS = (DEPLOYMENTS, STATEFULSETS, DAEMONSETS, CRONJOBS)
-WORKLOAD_BY_KIND = {r.kind: r for r in WORKLOADS}
+WORKLOADS = (DEPLOYMENTS, STATEFULSETS, DAEMONSETS, CRONJOBS, JOBS)
+"""The workload kinds every cluster serves."""
+OPTIONAL_WORKLOADS = (ROLLOUTS,)
+"""Workload kinds a CRD brings: watched while their API is served."""
+WORKLOAD_BY_KIND = {r.kind: r for r in (*WORKLOADS, *OPTIONAL_WORKLOADS)}
 
 
 @dataclass(frozen=True)

@@ -188,6 +188,7 @@ class Watcher:
 
     async def run(self) -> None:
         """Run until cancelled; never raises for API or network trouble, it retries."""
+        self.log.debug("list and watch", **self.selectors)  # one per watch, for counting them
         pacer = RestartPacer(healthy_after=min(10.0, max(0.0, self.watch_seconds - 1.0)))
         version: str | None = None
         first = True

@@ -1,7 +1,8 @@
 """What the reloader remembers: digests of objects and the reference sets of workloads.
 
-No object bodies are kept: a ConfigMap or Secret shrinks to a 16-byte digest, its two flags
-and the time it last changed; a workload to its policy, references and reloader's own two
+No object bodies are kept: a ConfigMap or Secret shrinks to a 16-byte digest, 24 bytes per
+key (so a workload reading single keys can be told whether those changed), its two flags and
+the time it last changed; a workload to its policy, references and reloader's own two
 annotations. The reverse index answers "which workloads does this object affect" without a
 scan, which is what keeps reaction time flat as the cluster grows.
 """
@@ -11,14 +12,14 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from reloader.core import names
-from reloader.core.annotations import Policy, parse_object_flags, parse_policy
-from reloader.core.deciding import ObjectKey, ObjectState
-from reloader.core.hashing import content_digest
+from reloader.core.annotations import Policy, ReloadOn, parse_policy
+from reloader.core.deciding import ObjectKey, ObjectState, object_state
 from reloader.core.references import Kind, Ref, extract_refs
+from reloader.core.strategies import Strategy, strategy_of
 from reloader.kube.patching import pod_template
 from reloader.kube.rest import JSONDict
 from reloader.telemetry.metrics import OBJECTS_TRACKED
@@ -27,7 +28,7 @@ WorkloadKey = tuple[str, str, str]
 """(kind, namespace, name)"""
 
 
-@dataclass
+@dataclass(slots=True)
 class Tracked:
     state: ObjectState
     changed_at: float
@@ -43,6 +44,8 @@ class Workload:
     record: str | None
     reference: JSONDict
     """apiVersion, kind and metadata (name, namespace, uid): enough to address an Event."""
+    strategy: Strategy = Strategy.PATCH
+    """How a roll is written: template hash, Job recreation or Rollout restart."""
 
     @property
     def namespace(self) -> str:
@@ -63,8 +66,8 @@ def server_change_time(obj: JSONDict) -> float:
 
 
 class Index:
-    def __init__(self, *, auto_reload_all: bool) -> None:
-        self.auto_reload_all = auto_reload_all
+    def __init__(self, *, auto_reload_all: bool, reload_on: ReloadOn = ReloadOn.KEYS) -> None:
+        self.auto_reload_all, self.reload_on = auto_reload_all, reload_on
         self.objects: dict[str, dict[ObjectKey, Tracked]] = defaultdict(dict)
         self.workloads: dict[WorkloadKey, Workload] = {}
         self._by_ref: dict[tuple[str, Kind, str], set[WorkloadKey]] = defaultdict(set)
@@ -80,9 +83,7 @@ class Index:
         """
         meta = obj["metadata"]
         ns, name = meta.get("namespace", ""), meta["name"]
-        state = ObjectState(
-            content_digest(kind, obj), parse_object_flags(meta.get("annotations") or {})
-        )
+        state = object_state(kind, obj)
         known = self.objects[ns].get((kind, name))
         if known is not None and known.state == state:
             return set()
@@ -119,13 +120,21 @@ class Index:
         key: WorkloadKey = (obj["kind"], meta.get("namespace", ""), meta["name"])
         annotations = meta.get("annotations") or {}
         template = pod_template(obj)
+        template_annotations = (template.get("metadata") or {}).get("annotations") or {}
+        policy = parse_policy(
+            annotations,
+            template_annotations=template_annotations,
+            reload_all=self.auto_reload_all,
+            reload_on=self.reload_on,
+        )
+        strategy, problem = strategy_of(obj)
+        if problem is not None:
+            policy = replace(policy, errors=(*policy.errors, problem))
         workload = Workload(
             key=key,
-            policy=parse_policy(annotations, reload_all=self.auto_reload_all),
+            policy=policy,
             refs=extract_refs(template.get("spec") or {}),
-            template_hash=((template.get("metadata") or {}).get("annotations") or {}).get(
-                names.CONFIG_HASH
-            ),
+            template_hash=template_annotations.get(names.CONFIG_HASH),
             record=annotations.get(names.OBSERVED),
             reference={
                 "apiVersion": obj.get("apiVersion"),
@@ -137,6 +146,7 @@ class Index:
                     "resourceVersion": meta.get("resourceVersion"),
                 },
             },
+            strategy=strategy,
         )
         old = self.workloads.get(key)
         if old is None:
@@ -150,7 +160,14 @@ class Index:
             old.refs,
             old.template_hash,
             old.record,
-        ) != (workload.policy, workload.refs, workload.template_hash, workload.record)
+            old.strategy,
+        ) != (
+            workload.policy,
+            workload.refs,
+            workload.template_hash,
+            workload.record,
+            workload.strategy,
+        )
         return workload, changed
 
     def drop_workload(self, key: WorkloadKey) -> None:

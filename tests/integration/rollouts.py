@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable, Mapping
 
 from reloader.core import names
-from reloader.core.deciding import desired_record
-from reloader.core.hashing import Hasher, content_digest
+from reloader.core.deciding import ObjectState, Selection, desired_record
+from reloader.core.hashing import Hasher, fingerprint
 from reloader.core.references import Kind
 from reloader.kube.rest import Rest
 from tests.integration.cluster import eventually, path_of, revisions, stays, template_annotations
@@ -39,15 +40,28 @@ async def config_hash(rest: Rest, namespace: str, kind: str, name: str) -> str |
     return (await template_annotations(rest, namespace, kind, name)).get(names.CONFIG_HASH)
 
 
-async def expected_hash(rest: Rest, namespace: str, objects: list[tuple[Kind, str]]) -> str:
-    """The hash reloader must write for ``objects``, computed independently from the API."""
+async def expected_hash(
+    rest: Rest,
+    namespace: str,
+    objects: list[tuple[Kind, str]],
+    *,
+    keys: Mapping[tuple[Kind, str], Iterable[str]] | None = None,
+) -> str:
+    """The hash reloader must write for ``objects``, computed independently from the API.
+
+    ``keys`` names the objects the pods read key by key (and those keys); others are whole.
+    """
     key_secret = await rest.get(path_of("Secret", namespace, "reloader-hash-key"))
     hasher = Hasher(base64.b64decode(key_secret["data"]["key"]))
-    digests = {}
+    chosen = Selection()
     for kind, name in objects:
         obj = await rest.get(path_of(kind.value, namespace, name))
-        digests[(kind, name)] = content_digest(kind, obj)
-    return desired_record(hasher, digests).hash
+        digest, packed = fingerprint(kind, obj)
+        read = (keys or {}).get((kind, name))
+        chosen.put(
+            (kind, name), ObjectState(digest, keys=packed), None if read is None else set(read)
+        )
+    return desired_record(hasher, chosen).hash
 
 
 async def wait_recorded(

@@ -56,13 +56,6 @@ def test_namespace_flag_repeats() -> None:
     assert settings.namespaces == ("a", "b")
 
 
-def test_namespace_and_selector_together_are_refused() -> None:
-    with pytest.raises(ValueError, match="either --namespace or --namespace-selector"):
-        settings_from(
-            build_parser({}).parse_args(["run", "--namespace", "a", "--namespace-selector", "x=y"])
-        )
-
-
 def test_hash_key_secret_needs_namespace_and_name() -> None:
     with pytest.raises(ValueError, match="namespace/name"):
         settings_from(build_parser({}).parse_args(["run", "--hash-key-secret", "justaname"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -18,9 +19,13 @@ from reloader.core.deciding import (
     changed_objects,
     decide,
     desired_record,
+    paused_until,
+    replay,
     select,
+    to_write,
+    unmet,
 )
-from reloader.core.hashing import ABSENT, Hasher
+from reloader.core.hashing import ABSENT, Hasher, content_digest, fingerprint
 from reloader.core.references import Kind, Ref
 
 CM, SECRET = Kind.CONFIGMAP, Kind.SECRET
@@ -360,3 +365,239 @@ def test_changed_objects_of_identical_records_is_empty() -> None:
 
 def test_changed_objects_names_the_changed_object() -> None:
     assert changed_objects(STALE, DESIRED) == ["ConfigMap/a"]
+
+
+# --- key-level views ---
+
+KEYS_A = frozenset({"a"})
+
+
+def cm_state(data: dict[str, str], flags: ObjectFlags | None = None) -> ObjectState:
+    digest, packed = fingerprint(CM, {"data": data})
+    return ObjectState(digest, flags or ObjectFlags(), packed)
+
+
+def key_ref(name: str, *keys: str, optional: bool = False) -> Ref:
+    required = frozenset() if optional else frozenset(keys)
+    return Ref(CM, name, optional, frozenset(keys), required)
+
+
+OBJECT_MODE = parse_policy({names.AUTO: "true", names.RELOAD_ON: "object"})
+
+
+def test_a_change_of_another_key_changes_nothing_seen() -> None:
+    ref = frozenset({key_ref("cm", "a")})
+    before = select(AUTO, ref, {(CM, "cm"): cm_state({"a": "1", "b": "1"})})
+    after = select(AUTO, ref, {(CM, "cm"): cm_state({"a": "1", "b": "2"})})
+    assert before == after
+    assert before.by_key == {(CM, "cm"): KEYS_A}
+
+
+def test_a_change_of_the_key_read_is_a_change() -> None:
+    ref = frozenset({key_ref("cm", "a")})
+    before = select(AUTO, ref, {(CM, "cm"): cm_state({"a": "1"})})
+    after = select(AUTO, ref, {(CM, "cm"): cm_state({"a": "2"})})
+    assert before != after
+
+
+def test_a_key_appearing_or_disappearing_is_a_change() -> None:
+    ref = frozenset({key_ref("cm", "a", optional=True)})
+    without = select(AUTO, ref, {(CM, "cm"): cm_state({"b": "1"})})
+    with_key = select(AUTO, ref, {(CM, "cm"): cm_state({"a": "", "b": "1"})})
+    assert without != with_key
+
+
+def test_a_missing_object_read_by_key_is_all_keys_absent() -> None:
+    ref = frozenset({key_ref("cm", "a", optional=True)})
+    gone = select(AUTO, ref, {})
+    assert gone == select(AUTO, ref, {(CM, "cm"): cm_state({"other": "1"})})
+    assert gone != select(AUTO, ref, {(CM, "cm"): cm_state({"a": "1"})})
+
+
+def test_object_mode_sees_every_key() -> None:
+    ref = frozenset({key_ref("cm", "a")})
+    before = select(OBJECT_MODE, ref, {(CM, "cm"): cm_state({"a": "1", "b": "1"})})
+    after = select(OBJECT_MODE, ref, {(CM, "cm"): cm_state({"a": "1", "b": "2"})})
+    assert before != after
+    assert before.by_key == {}
+
+
+def test_state_without_key_digests_is_seen_whole() -> None:
+    ref = frozenset({key_ref("cm", "a")})
+    chosen = select(AUTO, ref, {(CM, "cm"): state(b"whole")})
+    assert chosen == {(CM, "cm"): b"whole"}
+    assert chosen.by_key == {}
+
+
+def test_whole_refs_give_the_digest_of_the_first_release() -> None:
+    """The record of a workload seen whole is byte for byte what the first release wrote."""
+    data = {"a": "1", "b": "2"}
+    chosen = select(AUTO, refs((CM, "cm")), {(CM, "cm"): cm_state(data)})
+    old = desired_record(HASHER, {(CM, "cm"): content_digest(CM, {"data": data})})
+    assert desired_record(HASHER, chosen).render() == old.render()
+
+
+def test_the_record_names_the_keys_seen() -> None:
+    ref = frozenset({key_ref("cm", "b", "a")})
+    record = desired_record(HASHER, select(AUTO, ref, {(CM, "cm"): cm_state({"a": "1"})}))
+    assert record.by_key == {"ConfigMap/cm": ("a", "b")}
+    assert json.loads(record.render())["keys"] == {"ConfigMap/cm": ["a", "b"]}
+    assert Record.parse(record.render()) == record
+
+
+# --- unmet: what new pods would lack ---
+
+
+def test_unmet_names_missing_required_objects_and_keys() -> None:
+    wanted = frozenset({key_ref("cm", "a", "b"), Ref(SECRET, "s"), Ref(SECRET, "opt", True)})
+    objects = {(CM, "cm"): cm_state({"a": "1"})}
+    chosen = select(AUTO, wanted, objects)
+    assert unmet(wanted, chosen, objects) == ["ConfigMap/cm key b", "Secret/s"]
+
+
+def test_optional_keys_and_uncounted_objects_are_not_unmet() -> None:
+    wanted = frozenset({key_ref("cm", "a", optional=True), Ref(SECRET, "s")})
+    objects = {(CM, "cm"): cm_state({})}
+    chosen = select(parse_policy({names.CONFIGMAP_AUTO: "true"}), wanted, objects)
+    assert unmet(wanted, chosen, objects) == []
+
+
+def test_a_required_key_is_unmet_even_when_the_object_is_seen_whole() -> None:
+    wanted = frozenset({Ref(CM, "cm", keys=None, required_keys=KEYS_A)})
+    objects = {(CM, "cm"): cm_state({"b": "1"})}
+    assert unmet(wanted, select(AUTO, wanted, objects), objects) == ["ConfigMap/cm key a"]
+
+
+# --- replay: a changed view is re-recorded, changed content rolls ---
+
+
+def _decide_on(
+    recorded: Record, policy: Policy, wanted: frozenset[Ref], objects: dict[ObjectKey, ObjectState]
+) -> Action:
+    desired = desired_record(HASHER, select(policy, wanted, objects))
+    return decide(
+        recorded.hash,
+        recorded,
+        desired,
+        replayed=lambda record: replay(HASHER, record, objects),
+    )
+
+
+def test_a_record_of_the_first_release_is_re_recorded_not_rolled() -> None:
+    objects = {(CM, "cm"): cm_state({"a": "1", "b": "1"})}
+    old = desired_record(HASHER, {(CM, "cm"): objects[(CM, "cm")].digest})  # whole, no keys
+    assert _decide_on(old, AUTO, frozenset({key_ref("cm", "a")}), objects) is Action.RECORD
+
+
+def test_a_record_of_the_first_release_rolls_when_the_content_changed_meanwhile() -> None:
+    old = desired_record(HASHER, {(CM, "cm"): cm_state({"a": "1", "b": "1"}).digest})
+    objects = {(CM, "cm"): cm_state({"a": "2", "b": "1"})}
+    assert _decide_on(old, AUTO, frozenset({key_ref("cm", "a")}), objects) is Action.ROLL
+
+
+def test_switching_between_keys_and_object_rolls_nothing() -> None:
+    wanted = frozenset({key_ref("cm", "a")})
+    objects = {(CM, "cm"): cm_state({"a": "1", "b": "1"})}
+    by_key = desired_record(HASHER, select(AUTO, wanted, objects))
+    whole = desired_record(HASHER, select(OBJECT_MODE, wanted, objects))
+    assert by_key.hash != whole.hash
+    assert _decide_on(by_key, OBJECT_MODE, wanted, objects) is Action.RECORD
+    assert _decide_on(whole, AUTO, wanted, objects) is Action.RECORD
+
+
+def test_a_template_edit_adding_a_reference_rolls_nothing() -> None:
+    objects = {(CM, "a"): cm_state({"x": "1"}), (SECRET, "s"): state(b"s")}
+    before = desired_record(HASHER, select(AUTO, refs((CM, "a")), objects))
+    assert _decide_on(before, AUTO, refs((CM, "a"), (SECRET, "s")), objects) is Action.RECORD
+
+
+def test_a_changed_key_rolls_even_when_the_view_changed_too() -> None:
+    wanted = frozenset({key_ref("cm", "a")})
+    before = desired_record(HASHER, select(AUTO, wanted, {(CM, "cm"): cm_state({"a": "1"})}))
+    objects = {(CM, "cm"): cm_state({"a": "2"})}
+    assert _decide_on(before, AUTO, frozenset({key_ref("cm", "a", "b")}), objects) is Action.ROLL
+
+
+def test_a_change_of_an_unread_key_is_nothing_to_do() -> None:
+    wanted = frozenset({key_ref("cm", "a")})
+    before = desired_record(HASHER, select(AUTO, wanted, {(CM, "cm"): cm_state({"a": "1"})}))
+    objects = {(CM, "cm"): cm_state({"a": "1", "b": "9"})}
+    assert _decide_on(before, AUTO, wanted, objects) is Action.NOTHING
+
+
+def test_replay_cannot_tell_an_unknown_kind() -> None:
+    record = Record(HASHER.key_id, "h", {"Widget/x": "1"})
+    assert replay(HASHER, record, {}) is None
+
+
+def test_replay_cannot_tell_keys_without_key_digests() -> None:
+    record = Record(HASHER.key_id, "h", {"ConfigMap/cm": "1"}, by_key={"ConfigMap/cm": ("a",)})
+    assert replay(HASHER, record, {(CM, "cm"): state(b"whole")}) is None
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [[1], "a", {"a": 1}, [["a"]]],
+)
+def test_a_record_with_malformed_keys_is_unreadable(keys: object) -> None:
+    body = {"v": 1, "key": "k", "hash": "h", "objects": {}, "keys": {"ConfigMap/a": keys}}
+    assert Record.parse(json.dumps(body)) is None
+
+
+# --- pause period ---
+
+NOW = 1_000_000.0
+
+
+def rolled(at: int | None) -> Record:
+    return replace(DESIRED, rolled_at=at)
+
+
+def test_no_pause_without_a_period_or_a_recorded_roll() -> None:
+    assert paused_until(rolled(int(NOW)), None, NOW) is None
+    assert paused_until(rolled(None), 60.0, NOW) is None
+    assert paused_until(None, 60.0, NOW) is None
+
+
+def test_pause_runs_until_the_period_after_the_last_roll() -> None:
+    assert paused_until(rolled(int(NOW) - 10), 60.0, NOW) == NOW + 50
+    assert paused_until(rolled(int(NOW) - 60), 60.0, NOW) is None
+    assert paused_until(rolled(int(NOW) - 61), 60.0, NOW) is None
+
+
+def test_a_roll_time_in_the_future_holds_at_most_one_period() -> None:
+    assert paused_until(rolled(int(NOW) + 10_000), 60.0, NOW) == NOW + 60
+
+
+def test_the_roll_time_is_not_compared() -> None:
+    assert rolled(1) == rolled(2) == DESIRED
+    assert decide(DESIRED.hash, rolled(5), DESIRED) is Action.NOTHING
+
+
+def test_a_roll_under_a_pause_period_records_its_time() -> None:
+    written = to_write(Action.ROLL, rolled(5), DESIRED, now=NOW + 0.2, period=60.0)
+    assert written.rolled_at == int(NOW) + 1
+    parsed = Record.parse(written.render())
+    assert parsed is not None
+    assert parsed.rolled_at == int(NOW) + 1
+
+
+def test_a_roll_without_a_pause_period_records_no_time() -> None:
+    assert to_write(Action.ROLL, rolled(5), DESIRED, now=NOW, period=None).rolled_at is None
+    assert "rolled" not in DESIRED.render()
+
+
+@pytest.mark.parametrize("action", [Action.RECORD, Action.REKEY])
+def test_other_writes_keep_the_recorded_roll_time(action: Action) -> None:
+    assert to_write(action, rolled(7), DESIRED, now=NOW, period=60.0).rolled_at == 7
+    assert to_write(action, None, DESIRED, now=NOW, period=60.0).rolled_at is None
+
+
+@pytest.mark.parametrize("raw", ["1.5", "x", True, None, [1]])
+def test_a_malformed_roll_time_is_ignored(raw: object) -> None:
+    body = json.loads(DESIRED.render())
+    body["rolled"] = raw
+    parsed = Record.parse(json.dumps(body))
+    assert parsed == DESIRED
+    assert parsed is not None
+    assert parsed.rolled_at is None

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reloader.core import names
+from reloader.core.annotations import ReloadOn
 from reloader.core.references import Kind, Ref
 from reloader.reloading.index import Index, server_change_time
 
@@ -425,3 +426,31 @@ def test_drop_namespace_forgets_objects_and_workloads() -> None:
     assert index.workload_keys("Deployment", NS) == set()
     assert index.affected(NS, CM, "a") == set()
     assert index.affected("keep", CM, "a") == {("Deployment", "keep", "web")}
+
+
+# --- key digests, pod-template annotations, reload-on ---
+
+
+def test_objects_keep_key_digests() -> None:
+    index = Index(auto_reload_all=False)
+    index.put_object(CM, configmap("a", {"k": "v", "j": "w"}), observed=True)
+    state = index.namespace_objects(NS)[(CM, "a")].state
+    assert state.keys is not None
+    assert len(state.keys) == 48
+
+
+def test_policy_is_read_from_the_pod_template_too() -> None:
+    index = Index(auto_reload_all=False)
+    workload, _ = index.put_workload(
+        deployment(configmaps=("a",), template_annotations={names.AUTO: "true"})
+    )
+    assert workload.policy.auto == {CM, SECRET}
+    assert index.affected(NS, CM, "a") == {DEPLOY}
+
+
+def test_reload_on_default_comes_from_the_index() -> None:
+    index = Index(auto_reload_all=False, reload_on=ReloadOn.OBJECT)
+    workload, _ = index.put_workload(deployment(annotations=AUTO))
+    assert workload.policy.reload_on is ReloadOn.OBJECT
+    _, changed = index.put_workload(deployment(annotations={**AUTO, names.RELOAD_ON: "keys"}))
+    assert changed

@@ -83,7 +83,10 @@ def test_env_value_from_key_refs() -> None:
             }
         ]
     }
-    assert extract_refs(spec) == {Ref(CM, "cm"), Ref(SECRET, "s")}
+    assert extract_refs(spec) == {
+        Ref(CM, "cm", keys=frozenset({"k"}), required_keys=frozenset({"k"})),
+        Ref(SECRET, "s", keys=frozenset({"k"}), required_keys=frozenset({"k"})),
+    }
 
 
 def test_env_from_refs() -> None:
@@ -202,28 +205,114 @@ def test_ref_key_is_kind_and_name() -> None:
     assert Ref(SECRET, "s", optional=True).key == (SECRET, "s")
 
 
+# --- keys: what the pods can see of each object ---
+
+K = frozenset({"k"})
+
+
+def key_ref(kind: Kind, name: str, key: str, **extra: Any) -> dict[str, Any]:
+    field = "configMapKeyRef" if kind is CM else "secretKeyRef"
+    return {"name": "E", "valueFrom": {field: {"name": name, "key": key, **extra}}}
+
+
+def test_keys_of_one_object_read_by_several_key_refs_are_united() -> None:
+    spec = {"containers": [{"env": [key_ref(CM, "cm", "a"), key_ref(CM, "cm", "b")]}]}
+    assert extract_refs(spec) == {
+        Ref(CM, "cm", keys=frozenset("ab"), required_keys=frozenset("ab"))
+    }
+
+
+def test_volume_items_are_the_keys_seen() -> None:
+    items = [{"key": "one", "path": "1"}, {"key": "two", "path": "2"}]
+    spec = {
+        "volumes": [
+            {"configMap": {"name": "cm", "items": items}},
+            {"secret": {"secretName": "s", "items": items[:1], "optional": True}},
+        ]
+    }
+    assert extract_refs(spec) == {
+        Ref(CM, "cm", keys=frozenset({"one", "two"}), required_keys=frozenset({"one", "two"})),
+        Ref(SECRET, "s", optional=True, keys=frozenset({"one"})),
+    }
+
+
+def test_projected_sources_with_items_are_the_keys_seen() -> None:
+    sources = [
+        {"configMap": {"name": "cm", "items": [{"key": "a", "path": "a"}]}},
+        {"secret": {"name": "s"}},
+    ]
+    spec = {"volumes": [{"projected": {"sources": sources}}]}
+    assert extract_refs(spec) == {
+        Ref(CM, "cm", keys=frozenset({"a"}), required_keys=frozenset({"a"})),
+        Ref(SECRET, "s"),
+    }
+
+
+def test_empty_or_malformed_items_mean_the_whole_object() -> None:
+    spec = {
+        "volumes": [
+            {"configMap": {"name": "a", "items": []}},
+            {"configMap": {"name": "b", "items": None}},
+            {"configMap": {"name": "c", "items": [{"path": "x"}, "junk", {"key": ""}]}},
+        ]
+    }
+    assert extract_refs(spec) == {Ref(CM, "a"), Ref(CM, "b"), Ref(CM, "c")}
+
+
+def test_an_object_read_by_key_and_whole_is_seen_whole_but_keeps_its_required_keys() -> None:
+    spec = {
+        "containers": [
+            {"env": [key_ref(CM, "cm", "a")], "envFrom": [{"configMapRef": {"name": "cm"}}]}
+        ]
+    }
+    assert extract_refs(spec) == {Ref(CM, "cm", keys=None, required_keys=frozenset({"a"}))}
+
+
+def test_optional_key_refs_are_not_required() -> None:
+    spec = {
+        "containers": [
+            {"env": [key_ref(SECRET, "s", "a", optional=True), key_ref(SECRET, "s", "b")]}
+        ]
+    }
+    assert extract_refs(spec) == {
+        Ref(SECRET, "s", keys=frozenset("ab"), required_keys=frozenset({"b"}))
+    }
+
+
+def test_a_key_ref_without_a_key_counts_as_the_whole_object() -> None:
+    spec = {"containers": [{"env": [{"valueFrom": {"configMapKeyRef": {"name": "cm"}}}]}]}
+    assert extract_refs(spec) == {Ref(CM, "cm")}
+
+
 # --- model-based property: every place a reference can sit, in any order and mix ---
 
 PLACES = [
     "volume",
+    "volume-items",
     "projected",
+    "projected-items",
     "env",
     "envFrom",
     "init-env",
     "init-envFrom",
 ]
+WHOLE_PLACES = {"volume", "projected", "envFrom", "init-envFrom"}
 
 
-def _place(spec: dict[str, Any], place: str, kind: Kind, name: str, opt: bool | None) -> None:
+def _place(
+    spec: dict[str, Any], place: str, kind: Kind, name: str, *, opt: bool | None, key: str
+) -> None:
     extra = optional_field(opt)
-    if place == "volume":
+    if place.endswith("-items"):
+        extra["items"] = [{"key": key, "path": key}]
+    if place.startswith("volume"):
         body = (
             {"configMap": {"name": name, **extra}}
             if kind is CM
             else {"secret": {"secretName": name, **extra}}
         )
         spec.setdefault("volumes", []).append(body)
-    elif place == "projected":
+    elif place.startswith("projected"):
         source = {"configMap" if kind is CM else "secret": {"name": name, **extra}}
         spec.setdefault("volumes", []).append({"projected": {"sources": [source]}})
     else:
@@ -233,10 +322,7 @@ def _place(spec: dict[str, Any], place: str, kind: Kind, name: str, opt: bool | 
             ref_field = "configMapRef" if kind is CM else "secretRef"
             container["envFrom"] = [{ref_field: {"name": name, **extra}}]
         else:
-            ref_field = "configMapKeyRef" if kind is CM else "secretKeyRef"
-            container["env"] = [
-                {"name": "E", "valueFrom": {ref_field: {"name": name, "key": "k", **extra}}}
-            ]
+            container["env"] = [key_ref(kind, name, key, **extra)]
         spec.setdefault(field, []).append(container)
 
 
@@ -246,6 +332,7 @@ placements = st.lists(
         st.sampled_from(Kind),
         st.sampled_from(["a", "b", "c"]),
         st.one_of(st.none(), st.booleans()),
+        st.sampled_from(["k", "j"]),
     ),
     max_size=12,
 )
@@ -253,12 +340,30 @@ placements = st.lists(
 
 @given(placements)
 def test_refs_match_model_of_placements(
-    items: list[tuple[str, Kind, str, bool | None]],
+    items: list[tuple[str, Kind, str, bool | None, str]],
 ) -> None:
     spec: dict[str, Any] = {}
-    for place, kind, name, opt in items:
-        _place(spec, place, kind, name, opt)
-    expected: dict[tuple[Kind, str], bool] = {}
-    for _, kind, name, opt in items:
-        expected[(kind, name)] = expected.get((kind, name), True) and bool(opt)
-    assert extract_refs(spec) == {Ref(k, n, o) for (k, n), o in expected.items()}
+    for place, kind, name, opt, key in items:
+        _place(spec, place, kind, name, opt=opt, key=key)
+    optional: dict[tuple[Kind, str], bool] = {}
+    whole: set[tuple[Kind, str]] = set()
+    keys: dict[tuple[Kind, str], set[str]] = {}
+    required: dict[tuple[Kind, str], set[str]] = {}
+    for place, kind, name, opt, key in items:
+        optional[(kind, name)] = optional.get((kind, name), True) and bool(opt)
+        if place in WHOLE_PLACES:
+            whole.add((kind, name))
+        else:
+            keys.setdefault((kind, name), set()).add(key)
+            if not opt:
+                required.setdefault((kind, name), set()).add(key)
+    assert extract_refs(spec) == {
+        Ref(
+            k,
+            n,
+            o,
+            None if (k, n) in whole else frozenset(keys[(k, n)]),
+            frozenset(required.get((k, n), ())),
+        )
+        for (k, n), o in optional.items()
+    }

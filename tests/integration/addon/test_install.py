@@ -41,6 +41,8 @@ async def test_install_creates_every_documented_object(installed: str, rest: Res
             for v in read | {"patch"}
         }
         | {("batch", "cronjobs", v) for v in read | {"patch"}}
+        | {("batch", "jobs", v) for v in read | {"patch", "delete", "create"}}
+        | {("argoproj.io", "rollouts", v) for v in read | {"patch"}}
         | {("", "events", "create")}
     )
     assert granted == expected

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reloader.core.references import Kind
+from reloader.core.references import Kind, extract_refs
 from reloader.kube.rest import JSONDict, Rest
 from tests.integration.cluster import (
     configmap,
@@ -92,8 +92,9 @@ async def test_deployment_rolls_once_per_change_of_each_referenced_object(
     for rolled, ref in enumerate(refs, start=2):
         await change(rest, namespace, ref, "2")
         await expect_revisions(rest, namespace, "Deployment", "web", rolled)
+    read_by_key = {r.key: r.keys for r in extract_refs(pod_spec) if r.keys is not None}
     assert await config_hash(rest, namespace, "Deployment", "web") == await expected_hash(
-        rest, namespace, refs
+        rest, namespace, refs, keys=read_by_key
     )
 
 

@@ -51,12 +51,15 @@ async def test_namespace_selector_follows_namespace_labels(
     await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "3"}})
     await expect_revisions(rest, namespace, "Deployment", "web", 2)
 
-    await _label_namespace(rest, namespace, None)  # deselected: watched no more
+    await _label_namespace(rest, namespace, None)  # deselected: acted on no more
 
-    async def forgotten() -> bool:
-        return await controller.metric("reloader_objects_tracked", kind="Deployment") == 0
+    async def let_go() -> bool:  # its objects stay indexed (a cluster-wide watch holds them)
+        return any(
+            line.get("event") == "stopped watching" and line.get("namespace") == namespace
+            for line in controller.logs()
+        )
 
-    await eventually(forgotten, within=15, what="the deselected namespace to be forgotten")
+    await eventually(let_go, within=15, what="the deselected namespace to be let go")
     await merge_patch(rest, namespace, "ConfigMap", "cfg", {"data": {"a": "4"}})
     await expect_revisions(rest, namespace, "Deployment", "web", 2, hold=2.0)
 
@@ -64,8 +67,8 @@ async def test_namespace_selector_follows_namespace_labels(
 async def test_many_selected_namespaces_each_hold_watches_and_all_are_served(
     rest: Rest, namespace: str, start_reloader: StartReloader
 ) -> None:
-    """Six watches per namespace, each holding an HTTP/1.1 connection: 25 namespaces need 150,
-    more than the client library's default pool of 100, which left the rest waiting forever."""
+    """25 selected namespaces are all served (they once needed 150 watches, more than the
+    client library's pool of 100; a selector now costs one watch per resource)."""
     tag = namespace[-6:]
     others = [f"{namespace}-{i}" for i in range(24)]
     try:

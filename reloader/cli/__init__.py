@@ -1,4 +1,5 @@
-"""The ``reloader`` command line: ``run``, ``validate``, ``status``, ``suspend`` and ``resume``."""
+"""The ``reloader`` command line: ``run``, ``validate``, ``status``, ``suspend``, ``resume``
+and ``image set``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from reloader.cli.flags import build_parser, settings_from
+from reloader.cli.imaging import run_image_set, usage_problem
 from reloader.cli.inspecting import run_status, run_validate
 from reloader.cli.running import run_controller
 from reloader.cli.suspending import run_resume, run_suspend
@@ -50,5 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_suspend(args))
     if args.command == "resume":
         return asyncio.run(run_resume(args))
+    if args.command == "image":
+        problem = usage_problem(args)
+        if problem:
+            parser.error(problem)
+        return asyncio.run(run_image_set(args))
     parser.print_help(sys.stderr)
     return 2

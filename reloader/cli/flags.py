@@ -23,6 +23,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reloader import __version__
+from reloader.cli import notifications, stakater
+from reloader.cli.imaging import add_image_commands
+from reloader.core.annotations import ReloadOn
 from reloader.core.durations import parse_duration
 from reloader.core.settings import Settings
 from reloader.kube.leasing import LeaseConfig
@@ -42,6 +45,25 @@ def _bool(text: str) -> bool:
     if value in ("0", "false", "no", "off", ""):
         return False
     raise argparse.ArgumentTypeError(f"want true or false, got {text!r}")
+
+
+def _log_format(text: str) -> str:
+    """json or console; Stakater Reloader's empty value and ``text`` are its console format."""
+    value = text.strip().lower()
+    if value in ("", "text", "console"):
+        return "console"
+    if value == "json":
+        return "json"
+    raise argparse.ArgumentTypeError(f"want json or console, got {text!r}")
+
+
+_LOG_LEVELS = {"trace": "debug", "warn": "warning", "fatal": "error", "panic": "error"}
+
+
+def _log_level(text: str) -> str:
+    """A level, with logrus' names (Stakater Reloader's) mapped onto the nearest of ours."""
+    value = text.strip().lower()
+    return _LOG_LEVELS.get(value, value)
 
 
 def _duration(text: str) -> float:
@@ -124,6 +146,8 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     _reloader_flags(flag, run, env)
     _leader_flags(flag)
     _gitops_flags(flag)
+    notifications.add_flags(run, env)
+    stakater.add_flags(run, env)  # last: it leaves flags defined above to their modules
     validate = commands.add_parser(
         "validate",
         help="check the manifests under PATH as the GitOps loop would; exit 1 on any problem",
@@ -164,6 +188,7 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     status.add_argument("--output", choices=["text", "json"], default="text")
     _suspend_commands(commands, env)
+    add_image_commands(commands, env)
     return parser
 
 
@@ -234,19 +259,25 @@ def _reloader_flags(flag: Flag, run: argparse.ArgumentParser, env: Mapping[str, 
         help="watch only this namespace; repeat for several (default: all) "
         "[RELOADER_NAMESPACE, comma-separated]",
     )
-    flag("namespace-selector", help="watch only namespaces whose labels match this selector")
     flag("metrics-bind-address", default=":8080", help="address of /metrics; 0 disables")
     flag(
         "health-probe-bind-address",
         default=":8081",
         help="address of /healthz and /readyz; 0 disables",
     )
-    flag("log-format", default="json", choices=["json", "console"], help="log line format")
+    flag(
+        "log-format",
+        default="json",
+        type=_log_format,
+        help="log line format: json, or console (Stakater's empty value and text mean console)",
+    )
     flag(
         "log-level",
         default="info",
+        type=_log_level,
         choices=["debug", "info", "warning", "error"],
-        help="least severe level logged",
+        help="least severe level logged (Stakater's trace, warn, fatal and panic are read as "
+        "debug, warning, error and error)",
     )
     flag(
         "auto-reload-all",
@@ -254,6 +285,14 @@ def _reloader_flags(flag: Flag, run: argparse.ArgumentParser, env: Mapping[str, 
         type=_bool,
         help="reload every workload on its referenced ConfigMaps/Secrets "
         'unless it says auto: "false"',
+    )
+    flag(
+        "reload-on",
+        default="keys",
+        choices=["keys", "object"],
+        help="what rolls a workload that reads single keys (configMapKeyRef, volume items): "
+        "keys: a change of those keys; object: any change of the object, as Stakater "
+        "Reloader does (per workload: reloader.dev/reload-on)",
     )
     flag(
         "debounce",
@@ -268,6 +307,13 @@ def _reloader_flags(flag: Flag, run: argparse.ArgumentParser, env: Mapping[str, 
         help="namespace/name of the Secret holding the hash key (created if missing)",
     )
     flag("workers", default=8, type=_positive_int, help="workloads reconciled concurrently")
+    flag(
+        "discovery-interval",
+        default=30.0,
+        type=_positive_duration,
+        help="how often to look whether Argo Rollouts' CRD is served (Rollouts are watched "
+        "while it is)",
+    )
     flag(
         "config-reloader",
         default=True,
@@ -413,7 +459,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
     key_ns, sep, key_name = str(args.hash_key_secret).partition("/")
     if not sep or not key_ns or not key_name:
         raise ValueError(f"--hash-key-secret must be namespace/name, got {args.hash_key_secret!r}")
-    if args.leader_elect:
+    compat = stakater.compat_from(args)
+    leader_elect = args.leader_elect or compat.enable_ha
+    if leader_elect:
         LeaseConfig(  # validates the three durations together
             namespace="-",
             name="-",
@@ -425,19 +473,26 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(
         kubeconfig=args.kubeconfig,
         context=args.context,
-        namespaces=tuple(dict.fromkeys(args.namespace)),
-        namespace_selector=args.namespace_selector,
+        namespaces=tuple(dict.fromkeys([*args.namespace, *compat.namespaces])),
+        namespace_selector=compat.namespace_selector,
+        namespaces_to_ignore=compat.namespaces_to_ignore,
+        resource_label_selector=compat.resource_label_selector,
+        ignored_resources=compat.ignored_resources,
+        ignored_workload_kinds=compat.ignored_workload_kinds,
+        notes=compat.notes,
         metrics_bind_address=args.metrics_bind_address,
         health_probe_bind_address=args.health_probe_bind_address,
         log_format=args.log_format,
         log_level=args.log_level,
         auto_reload_all=args.auto_reload_all,
+        reload_on=ReloadOn(args.reload_on),
         debounce=args.debounce,
         hash_key_namespace=key_ns,
         hash_key_name=key_name,
         workers=args.workers,
+        discovery_interval=args.discovery_interval,
         config_reloader=args.config_reloader,
-        leader_elect=args.leader_elect,
+        leader_elect=leader_elect,
         leader_election_namespace=args.leader_election_namespace,
         leader_election_id=args.leader_election_id,
         lease_duration=args.leader_elect_lease_duration,
@@ -471,6 +526,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         webhook_secret=_webhook_secret(args),
         webhook_advertise_address=_webhook_advertise_address(args),
         apply_concurrency=args.apply_concurrency,
+        alerts=notifications.alerts_from(args),
+        reload_webhook_url=notifications.reload_webhook_from(args),
+        metrics_count_by_namespace=notifications.count_by_namespace_from(args),
     )
 
 

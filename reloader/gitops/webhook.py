@@ -2,9 +2,10 @@
 
 Only authenticated requests count, with the one shared secret: GitHub's
 ``X-Hub-Signature-256: sha256=<hex>`` or the generic ``X-Signature: sha256=<hex>`` (HMAC-SHA256
-of the raw body), or GitLab's ``X-Gitlab-Token: <secret>``; every comparison is constant-time
-on bytes, and anything malformed (another scheme, odd or non-hex digits, non-ASCII) is a 401,
-never a 500. The body is otherwise ignored: the loop asks git what changed.
+of the raw body), Gitea's ``X-Gitea-Signature: <hex>`` (the same HMAC without the prefix; Gitea
+sends GitHub's header too), or GitLab's ``X-Gitlab-Token: <secret>``; every comparison is
+constant-time on bytes, and anything malformed (another scheme, odd or non-hex digits,
+non-ASCII) is a 401, never a 500. The body is otherwise ignored: the loop asks git what changed.
 
 The port faces strangers, so each request costs a bounded amount before it is trusted: a
 Content-Length over the limit is refused (413) before a byte of body is read, a chunked body is
@@ -45,6 +46,7 @@ from reloader.telemetry.logging import get_logger
 log = get_logger("webhook")
 MAX_BODY = 1024 * 1024
 GITHUB, GENERIC, GITLAB = "X-Hub-Signature-256", "X-Signature", "X-Gitlab-Token"
+GITEA = "X-Gitea-Signature"
 HOOK_PATH = "/hooks/git"
 
 
@@ -80,6 +82,11 @@ def signature_ok(secret: bytes, body: bytes, header: str) -> bool:
     return hmac.compare_digest(hmac.new(secret, body, hashlib.sha256).digest(), given)
 
 
+def gitea_signature_ok(secret: bytes, body: bytes, header: str) -> bool:
+    """Whether a Gitea ``X-Gitea-Signature`` (bare hex) is the HMAC of ``body``; never raises."""
+    return signature_ok(secret, body, "sha256=" + header)  # a prefixed value is not hex: False
+
+
 def token_ok(secret: bytes, header: str) -> bool:
     """Whether a GitLab ``X-Gitlab-Token`` equals the shared secret; never raises."""
     try:
@@ -111,7 +118,8 @@ async def _read_capped(request: web.Request, limit: int) -> bytes | None:
 
 
 def _credential(headers: Mapping[str, str]) -> tuple[str, str] | None:
-    return next(((h, headers[h]) for h in (GITHUB, GENERIC, GITLAB) if h in headers), None)
+    known = (GITHUB, GENERIC, GITLAB, GITEA)
+    return next(((h, headers[h]) for h in known if h in headers), None)
 
 
 def receiver_url(address: str) -> str:
@@ -148,7 +156,7 @@ def webhook_app(
             return _refuse(413, f"body over {bounds.max_body} bytes", request)
         credential = _credential(request.headers)
         if credential is None:
-            return _refuse(401, f"missing {GITHUB}, {GENERIC} or {GITLAB}", request)
+            return _refuse(401, f"missing {GITHUB}, {GENERIC}, {GITEA} or {GITLAB}", request)
         header, value = credential
         if header == GITLAB and not token_ok(secret, value):
             return _refuse(401, "bad token", request)
@@ -162,7 +170,8 @@ def webhook_app(
                 return _refuse(408, "body not received in time", request)
             if body is None:
                 return _refuse(413, f"body over {bounds.max_body} bytes", request)
-            if header != GITLAB and not signature_ok(secret, body, value):
+            verified = gitea_signature_ok if header == GITEA else signature_ok
+            if header != GITLAB and not verified(secret, body, value):
                 return _refuse(401, "bad signature", request)
             if request.headers.get("X-GitHub-Event") == "ping":
                 return _answer(200, "pong")

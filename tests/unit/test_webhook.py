@@ -111,6 +111,23 @@ async def test_uppercase_scheme_and_hex_are_accepted() -> None:
         assert await hook.post(BODY, (b"X-Hub-Signature-256", upper)) == 202
 
 
+async def test_gitea_signature_triggers_a_sync() -> None:
+    """Gitea's own header: the same HMAC, as bare hex."""
+    async with serving() as hook:
+        assert await hook.post(BODY, (b"X-Gitea-Signature", _signed(BODY)[7:])) == 202
+        assert hook.trigger.is_set()
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [_signed(BODY), _signed(BODY, b"a guess")[7:], _signed(BODY)[7:-1], b"", b"zz" * 32],
+)
+async def test_wrong_or_prefixed_gitea_signature_is_refused(signature: bytes) -> None:
+    async with serving() as hook:
+        assert await hook.post(BODY, (b"X-Gitea-Signature", signature)) == 401
+        assert not hook.trigger.is_set()
+
+
 async def test_gitlab_token_triggers_a_sync() -> None:
     async with serving() as hook:
         assert await hook.post(BODY, (b"X-Gitlab-Token", SECRET)) == 202

@@ -2,7 +2,8 @@
 
 Fills a namespace with N opted-in Deployments and M ConfigMaps/Secrets of a given size, runs
 ``reloader run`` as a subprocess, and reports:
-  * startup: process start to /readyz, and to every workload recorded;
+  * startup: process start to /readyz, and to every workload recorded (started once the
+    control plane has observed every Deployment, so the API server is quiet);
   * reaction: ConfigMap PATCH sent to the Deployment's template carrying the new hash, as
     seen by an independent watch (p50/p90/p99/max over the changes);
   * peak RSS of the controller (VmHWM);
@@ -122,6 +123,25 @@ async def populate(rest: Rest, *, deployments: int, objects: int, size: int) -> 
         }
         jobs.append(rest.request("POST", f"/apis/apps/v1/namespaces/{NS}/deployments", body=body))
     await bounded(jobs, 32, "deployments")
+
+
+async def wait_settled(rest: Rest, *, within: float = 180.0) -> None:
+    """Wait until kube-controller-manager has caught up with every Deployment (its
+    ``observedGeneration``), so that start-up is timed against a quiet API server rather
+    than against the control plane still creating a thousand ReplicaSets."""
+    deadline = time.monotonic() + within
+    while True:
+        listing = await rest.get(f"/apis/apps/v1/namespaces/{NS}/deployments")
+        behind = sum(
+            1
+            for d in listing["items"]
+            if (d.get("status") or {}).get("observedGeneration") != d["metadata"]["generation"]
+        )
+        if not behind:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{behind} Deployments not observed by the control plane")
+        await asyncio.sleep(0.5)
 
 
 async def deployment_versions(rest: Rest) -> dict[str, tuple[int, str | None, str | None]]:
@@ -250,6 +270,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 rest, deployments=args.deployments, objects=args.objects, size=args.object_size
             )
             say(f"populated in {time.monotonic() - started:.1f}s")
+        await wait_settled(rest)
 
         say("starting reloader")
         proc, ready = await start_controller(kubeconfig)
@@ -259,6 +280,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         say("restarting reloader: it must write nothing")
         before = await deployment_versions(rest)
         await proc.stop()
+        await wait_settled(rest)
         proc, ready_again = await start_controller(kubeconfig)
         await asyncio.sleep(3.0)  # the window in which a restart storm would show
         after = await deployment_versions(rest)

@@ -69,6 +69,8 @@ class Controller:
     def __init__(self, *, rest: Rest, settings: Settings, hasher: Hasher) -> None:
         self.rest, self.settings = rest, settings
         self.index = Index(auto_reload_all=settings.auto_reload_all, reload_on=settings.reload_on)
+        self._scopes_listed = asyncio.Event()
+        """Set once every scope started has its initial lists in (optional kinds wait)."""
         self.queue: DueQueue[WorkloadKey] = DueQueue()
         self.recorder = Recorder(rest)
         self.alerts = _alert_sender(settings)
@@ -119,9 +121,7 @@ class Controller:
                 workers.append(asyncio.create_task(self.alerts.run()))
             optional = [r for r in OPTIONAL_WORKLOADS if self.watches(r)]
             if optional:
-                interval = self.settings.discovery_interval
-                found = follow(self.rest, optional, interval=interval, changed=self._served_now)
-                workers.append(asyncio.create_task(found))
+                workers.append(asyncio.create_task(self._follow_after_ready(optional)))
             if self.selection is not None:
                 watcher = Watcher(
                     self.rest,
@@ -145,6 +145,14 @@ class Controller:
             for task in self._background:
                 task.cancel()
             await self.reconciler.writer.drain(10.0)  # a Job deleted is created again
+
+    async def _follow_after_ready(self, optional: list[Resource]) -> None:
+        """Discover (and watch) the kinds a CRD brings once the core lists are in: they do
+        not gate readiness, and asking for them during the initial lists only competes with
+        those (a fifth of the start-up time on a 2-core control plane)."""
+        await self._scopes_listed.wait()
+        interval = self.settings.discovery_interval
+        await follow(self.rest, optional, interval=interval, changed=self._served_now)
 
     # --- scopes ---
 
@@ -222,6 +230,8 @@ class Controller:
 
     def _synced(self, scope: Scope) -> None:
         scope.pending -= 1
+        if all(s.ready for s in self.scopes.values()):
+            self._scopes_listed.set()
         if scope.ready:
             keys = [
                 k

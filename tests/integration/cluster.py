@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
+
 from reloader.kube.rest import ApiError, JSONDict, Rest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -237,3 +239,33 @@ async def create_opted_in_app(rest: Rest, namespace: str) -> None:
     await create(rest, namespace, configmap("cfg", {"a": "1"}))
     spec = {"containers": [container(envFrom=[{"configMapRef": {"name": "cfg"}}])]}
     await create(rest, namespace, workload("Deployment", "web", spec, annotations=AUTO))
+
+
+async def account_kubeconfig(
+    rest: Rest,
+    admin_kubeconfig: str,
+    path: Path,
+    *,
+    namespace: str = "reloader",
+    account: str = "reloader",
+) -> str:
+    """A kubeconfig that authenticates as ``namespace/account`` with a TokenRequest token
+    (what the kubelet mounts into a pod), against the admin kubeconfig's server."""
+    answer = await rest.request(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
+    )
+    admin = yaml.safe_load(await asyncio.to_thread(Path(admin_kubeconfig).read_text))
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
+    cluster = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "local", "cluster": cluster["cluster"]}],
+        "users": [{"name": account, "user": {"token": answer["status"]["token"]}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "local", "user": account}}],
+        "current-context": "sa",
+    }
+    await asyncio.to_thread(path.write_text, yaml.safe_dump(config))
+    return str(path)

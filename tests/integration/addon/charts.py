@@ -131,28 +131,3 @@ async def objects_of_release(rest: Rest, release: str, namespaces: list[str]) ->
         )
         found += [f"helm release {o['metadata']['name']}" for o in helm_records["items"]]
     return found
-
-
-async def account_kubeconfig(
-    rest: Rest, admin_kubeconfig: str, path: Path, *, namespace: str, account: str
-) -> str:
-    """A kubeconfig that authenticates as ``namespace/account`` with a TokenRequest token
-    (what the kubelet mounts into the pod), against the admin kubeconfig's server."""
-    answer = await rest.request(
-        "POST",
-        f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
-        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
-    )
-    admin = yaml.safe_load(await asyncio.to_thread(Path(admin_kubeconfig).read_text))
-    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
-    cluster = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "local", "cluster": cluster["cluster"]}],
-        "users": [{"name": account, "user": {"token": answer["status"]["token"]}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "local", "user": account}}],
-        "current-context": "sa",
-    }
-    await asyncio.to_thread(path.write_text, yaml.safe_dump(config))
-    return str(path)

@@ -26,13 +26,17 @@ from reloader.kube.rest import ApiError, JSONDict, Rest
 from tests.integration.addon.charts import (
     CHART,
     Helm,
-    account_kubeconfig,
     objects_of_release,
     rbac_of,
 )
 from tests.integration.addon.conftest import MANIFESTS, rendered
 from tests.integration.addon.pods import PodProcess, container_env, deployment
-from tests.integration.cluster import create_opted_in_app, eventually, merge_patch
+from tests.integration.cluster import (
+    account_kubeconfig,
+    create_opted_in_app,
+    eventually,
+    merge_patch,
+)
 from tests.integration.rollouts import expect_revisions, wait_recorded
 
 RunPod = Callable[..., Awaitable[PodProcess]]

@@ -11,8 +11,7 @@ import pytest
 
 from reloader.kube.rest import ApiError, Rest
 from tests.integration.addon.conftest import kubectl
-from tests.integration.addon.test_least_privilege import service_account_kubeconfig
-from tests.integration.cluster import REPO, configmap, eventually
+from tests.integration.cluster import REPO, account_kubeconfig, configmap, eventually
 from tests.integration.controller import ReloaderProcess
 from tests.integration.gitops.support import GitRepo
 
@@ -45,7 +44,7 @@ async def gitops_account(installed: str, rest: Rest, kubeconfig: str) -> AsyncIt
 async def test_loop_applies_within_its_rights_and_refuses_beyond_them(
     gitops_account: None, rest: Rest, kubeconfig: str, tmp_path: Path
 ) -> None:
-    sa = await service_account_kubeconfig(
+    sa = await account_kubeconfig(
         rest, kubeconfig, tmp_path / "gitops.kubeconfig", account="reloader-gitops"
     )
     repo = GitRepo.init(tmp_path / "repo")

@@ -26,8 +26,12 @@ from reloader.kube.resources import CONFIGMAPS, SECRETS, WORKLOADS
 from reloader.kube.rest import JSONDict, Rest
 from tests.integration.addon.conftest import MANIFESTS, install
 from tests.integration.addon.pods import PodProcess, container_env, deployment
-from tests.integration.addon.test_least_privilege import service_account_kubeconfig
-from tests.integration.cluster import configmap, create_opted_in_app, merge_patch
+from tests.integration.cluster import (
+    account_kubeconfig,
+    configmap,
+    create_opted_in_app,
+    merge_patch,
+)
 from tests.integration.gitops.support import GitRepo
 from tests.integration.rollouts import expect_revisions, wait_recorded
 
@@ -45,7 +49,7 @@ async def pods(rest: Rest, kubeconfig: str, log_dir: Path) -> AsyncIterator[RunP
     async def run(deploy: JSONDict, **local: dict[str, str]) -> PodProcess:
         assert deploy["metadata"]["namespace"] == "reloader"
         account = deploy["spec"]["template"]["spec"]["serviceAccountName"]
-        token_kubeconfig = await service_account_kubeconfig(
+        token_kubeconfig = await account_kubeconfig(
             rest, kubeconfig, log_dir / f"{account}.kubeconfig", account=account
         )
         env = await container_env(rest, deploy)
@@ -124,7 +128,7 @@ async def test_cluster_wide_install_runs_under_its_own_account(
         pods(rest, kubeconfig, tmp_path) as run,
     ):
         reloader = deployment(docs, "reloader")
-        token = await service_account_kubeconfig(rest, kubeconfig, tmp_path / "check.kubeconfig")
+        token = await account_kubeconfig(rest, kubeconfig, tmp_path / "check.kubeconfig")
         async with connect(await load_configuration(token)) as account:
             for resource in (CONFIGMAPS, SECRETS, *WORKLOADS):
                 group = resource.api_version.rpartition("/")[0]

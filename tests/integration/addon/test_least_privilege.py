@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes_asyncio.client import Configuration
 
 from reloader.kube.clients import connect, load_configuration
 from reloader.kube.rest import ApiError, Rest
 from tests.integration.cluster import (
+    account_kubeconfig,
     configmap,
     container,
     create,
@@ -24,35 +23,11 @@ from tests.integration.controller import ReloaderProcess
 from tests.integration.rollouts import expect_revisions, wait_recorded
 
 
-async def service_account_kubeconfig(
-    rest: Rest, admin_kubeconfig: str, path: Path, *, account: str = "reloader"
-) -> str:
-    """A kubeconfig that authenticates as reloader/``account`` with a TokenRequest token."""
-    answer = await rest.request(
-        "POST",
-        f"/api/v1/namespaces/reloader/serviceaccounts/{account}/token",
-        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
-    )
-    admin = yaml.safe_load(await asyncio.to_thread(Path(admin_kubeconfig).read_text))
-    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
-    cluster = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "local", "cluster": cluster["cluster"]}],
-        "users": [{"name": "reloader", "user": {"token": answer["status"]["token"]}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "local", "user": "reloader"}}],
-        "current-context": "sa",
-    }
-    await asyncio.to_thread(path.write_text, yaml.safe_dump(config))
-    return str(path)
-
-
 @pytest.fixture
 async def as_reloader(
     installed: str, rest: Rest, kubeconfig: str, tmp_path: Path
 ) -> AsyncIterator[tuple[str, Rest]]:
-    sa_kubeconfig = await service_account_kubeconfig(rest, kubeconfig, tmp_path / "sa.kubeconfig")
+    sa_kubeconfig = await account_kubeconfig(rest, kubeconfig, tmp_path / "sa.kubeconfig")
     configuration: Configuration = await load_configuration(sa_kubeconfig)
     async with connect(configuration) as client:
         yield sa_kubeconfig, client

@@ -8,20 +8,19 @@ label only they carry): other tests run against the same cluster at the same tim
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
 from reloader.core import names
 from reloader.kube.resources import WORKLOADS
 from reloader.kube.rest import ApiError, JSONDict, Rest
 from tests.integration.cluster import (
     AUTO,
+    account_kubeconfig,
     configmap,
     container,
     create,
@@ -231,24 +230,9 @@ async def _service_account_kubeconfig(
             "subjects": [{"kind": "ServiceAccount", "name": "no-secrets", "namespace": namespace}],
         },
     )
-    answer = await rest.request(
-        "POST",
-        f"/api/v1/namespaces/{namespace}/serviceaccounts/no-secrets/token",
-        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
+    return await account_kubeconfig(
+        rest, admin_kubeconfig, path, namespace=namespace, account="no-secrets"
     )
-    admin = yaml.safe_load(await asyncio.to_thread(Path(admin_kubeconfig).read_text))
-    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
-    cluster = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "local", "cluster": cluster["cluster"]}],
-        "users": [{"name": "sa", "user": {"token": answer["status"]["token"]}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "local", "user": "sa"}}],
-        "current-context": "sa",
-    }
-    await asyncio.to_thread(path.write_text, yaml.safe_dump(config))
-    return str(path)
 
 
 async def test_ignoring_secrets_works_without_the_right_to_read_them(

@@ -168,6 +168,7 @@ async def run_controller(settings: Settings) -> int:
                 settings=sync_settings(settings),
                 hasher=hasher,
                 reload_all=settings.auto_reload_all,
+                reload_on=settings.reload_on,
             )
             if settings.git_url
             else None

@@ -14,7 +14,7 @@ import copy
 from collections.abc import Awaitable, Callable, Sequence
 
 from reloader.core import names
-from reloader.core.annotations import parse_policy
+from reloader.core.annotations import ReloadOn, parse_policy
 from reloader.core.deciding import ObjectState, desired_record, object_state, select
 from reloader.core.hashing import Hasher
 from reloader.core.manifests import Manifest
@@ -42,6 +42,7 @@ async def stamp(
     fetch: FetchObject,
     default_namespace: str,
     reload_all: bool = False,
+    reload_on: ReloadOn = ReloadOn.KEYS,
 ) -> dict[int, JSONDict]:
     """Apply bodies for the opted-in workloads of ``manifests``, by index; others are as is."""
     in_git: dict[tuple[str, Kind, str], JSONDict] = {}
@@ -59,6 +60,7 @@ async def stamp(
             meta.get("annotations") or {},
             template_annotations=((template or {}).get("metadata") or {}).get("annotations") or {},
             reload_all=reload_all,
+            reload_on=reload_on,
         )
         if not policy.active or template is None or policy.errors:
             continue

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from reloader.core.annotations import ReloadOn
 from reloader.core.hashing import Hasher
 from reloader.core.manifests import Manifest, Problem, digest_of
 from reloader.core.ordering import Stage, stage_of, staged
@@ -133,9 +134,17 @@ class RevisionRefused(Exception):
 
 class Syncer:
     def __init__(
-        self, *, rest: Rest, settings: SyncSettings, hasher: Hasher, reload_all: bool = False
+        self,
+        *,
+        rest: Rest,
+        settings: SyncSettings,
+        hasher: Hasher,
+        reload_all: bool = False,
+        reload_on: ReloadOn = ReloadOn.KEYS,
     ) -> None:
         self.rest, self.settings, self.hasher, self.reload_all = rest, settings, hasher, reload_all
+        self.reload_on = reload_on
+        """The reloader's default view (``--reload-on``): the stamp must hash what it hashes."""
         self.source = GitSource(
             url=settings.url,
             ref=settings.ref,
@@ -401,6 +410,7 @@ class Syncer:
             fetch=self._fetch,
             default_namespace=self.settings.default_namespace,
             reload_all=self.reload_all,
+            reload_on=self.reload_on,
         )
         index = {id(m): i for i, m in enumerate(manifests)}
         live = await live_objects(self.rest, (t.path for t in targets.values()))

@@ -19,10 +19,15 @@ from reloader.core.deciding import ObjectState, desired_record, object_state, se
 from reloader.core.hashing import Hasher
 from reloader.core.manifests import Manifest
 from reloader.core.references import Kind, extract_refs
+from reloader.core.strategies import Strategy, strategy_of
 from reloader.kube.rest import JSONDict
 
 WORKLOAD_KINDS = {("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet")}
 CRONJOB = ("batch", "CronJob")
+ROLLOUT = ("argoproj.io", "Rollout")
+"""Stamped only when it rolls by its template hash: a restarted Rollout's record says which
+content its pods were restarted for, so stamping it would skip the restart; a Job's template
+is immutable (the reloader recreates it after the apply)."""
 FetchObject = Callable[[Kind, str, str], Awaitable[JSONDict | None]]
 """(kind, namespace, name) -> the live object, or None."""
 
@@ -52,7 +57,10 @@ async def stamp(
             in_git[(ns, Kind(manifest.kind), manifest.name)] = manifest.obj
     stamped: dict[int, JSONDict] = {}
     for index, manifest in enumerate(manifests):
-        if (manifest.group, manifest.kind) not in WORKLOAD_KINDS | {CRONJOB}:
+        if (manifest.group, manifest.kind) not in WORKLOAD_KINDS | {CRONJOB, ROLLOUT}:
+            continue
+        rollout = (manifest.group, manifest.kind) == ROLLOUT
+        if rollout and strategy_of(manifest.obj)[0] is not Strategy.PATCH:
             continue
         meta = manifest.obj.get("metadata") or {}
         template = _template(manifest.obj)

@@ -81,3 +81,23 @@ async def test_the_stamp_follows_the_controller_wide_reload_on_default() -> None
         assert await stamped_hash(after, mode) == reloader_hash(after, mode)
     assert await stamped_hash(before, ReloadOn.KEYS) == await stamped_hash(after, ReloadOn.KEYS)
     assert await stamped_hash(before, ReloadOn.OBJECT) != await stamped_hash(after, ReloadOn.OBJECT)
+
+
+def rollout(annotations: dict[str, str]) -> Manifest:
+    obj = deployment().obj | {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout"}
+    obj["metadata"] = {"name": "web", "annotations": {names.AUTO: "true", **annotations}}
+    return Manifest("rollout.yaml", 1, obj)
+
+
+async def test_a_rollout_is_stamped_only_when_it_rolls_by_its_template() -> None:
+    async def stamped(annotations: dict[str, str]) -> bool:
+        manifests = [configmap({"a": "1"}), rollout(annotations)]
+        bodies = await stamp(
+            manifests, hasher=HASHER, fetch=no_live_object, default_namespace="default"
+        )
+        return 1 in bodies
+
+    assert await stamped({})
+    assert await stamped({names.ROLLOUT_STRATEGY: "rollout"})
+    # A restart is decided from the record: stamping it would take the change as done.
+    assert not await stamped({names.ROLLOUT_STRATEGY: "restart"})

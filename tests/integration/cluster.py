@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -269,3 +271,18 @@ async def account_kubeconfig(
     }
     await asyncio.to_thread(path.write_text, yaml.safe_dump(config))
     return str(path)
+
+
+async def stop_group(proc: asyncio.subprocess.Process, *, within: float = 15.0) -> None:
+    """SIGTERM to the process's whole group (it was started in a session of its own), SIGKILL
+    if it lingers past ``within``: nothing a test starts outlives it."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), within)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()

@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.integration.cluster import REPO
+from tests.integration.cluster import REPO, stop_group
 from tests.integration.controller import free_port
 
 USER, EMAIL = "reloader-ci", "reloader-ci@example.com"
@@ -241,18 +241,6 @@ async def _run(binary: Path, *args: str, env: dict[str, str], within: float) -> 
     return text
 
 
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 15)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
-
-
 def _prepare(root: Path) -> tuple[Path, int, Path]:
     """The binary, a free port, and the instance's app.ini written under ``root``."""
     binary, share = gitea_paths()
@@ -309,7 +297,7 @@ async def running_gitea(root: Path, *, ready_within: float = 90.0) -> AsyncItera
         token = await _create_token(url, password)
         yield Gitea(port=port, token=token, log_path=log_path)
     finally:
-        await _stop(proc)
+        await stop_group(proc)
 
 
 async def _create_token(url: str, password: str) -> str:

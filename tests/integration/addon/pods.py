@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import re
+import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from reloader.kube.rest import JSONDict, Rest
-from tests.integration.cluster import REPO, eventually
+from tests.integration.cluster import REPO, account_kubeconfig, eventually
 from tests.integration.controller import ReloaderProcess, free_port
 
 #: ``$(NAME)`` refers to an earlier variable of the container; ``$$`` is a literal ``$``.
@@ -188,3 +190,42 @@ class PodProcess(ReloaderProcess):
     def denied(self) -> list[dict[str, Any]]:
         """Its log lines that report a request RBAC refused (the API server's own words)."""
         return [line for line in self.logs() if "is forbidden: User" in json.dumps(line)]
+
+
+RunPod = Callable[..., Awaitable[PodProcess]]
+
+
+@contextlib.asynccontextmanager
+async def pods(rest: Rest, kubeconfig: str, log_dir: Path) -> AsyncIterator[RunPod]:
+    """``run(deploy, ...)`` starts a Deployment's container under its own account's token;
+    whatever still runs at the end is stopped and its log shown."""
+    started: list[PodProcess] = []
+
+    async def run(deploy: JSONDict, **local: dict[str, str]) -> PodProcess:
+        namespace = deploy["metadata"]["namespace"]
+        account = deploy["spec"]["template"]["spec"]["serviceAccountName"]
+        token_kubeconfig = await account_kubeconfig(
+            rest,
+            kubeconfig,
+            log_dir / f"{account}-{len(started)}.kubeconfig",
+            namespace=namespace,
+            account=account,
+        )
+        env = await container_env(rest, deploy)
+        proc = PodProcess(
+            kubeconfig=token_kubeconfig, deploy=deploy, env=env, log_dir=log_dir, **local
+        )
+        started.append(proc)
+        await proc.start()
+        return proc
+
+    try:
+        yield run
+    finally:
+        for proc in started:
+            try:
+                await proc.stop()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError, TimeoutError):
+                    await proc.stop(signal.SIGKILL)
+            print(f"--- log of {proc.namespace} ---\n{proc.log_path.read_text()}")

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import secrets
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +29,14 @@ from tests.integration.addon.charts import (
     rbac_of,
 )
 from tests.integration.addon.conftest import MANIFESTS, rendered
-from tests.integration.addon.pods import PodProcess, container_env, deployment
+from tests.integration.addon.pods import PodProcess, deployment, pods
 from tests.integration.cluster import (
-    account_kubeconfig,
     create_opted_in_app,
     eventually,
     merge_patch,
 )
 from tests.integration.rollouts import expect_revisions, wait_recorded
 
-RunPod = Callable[..., Awaitable[PodProcess]]
 GITOPS = {
     "enabled": True,
     "gitUrl": "https://git.example.com/team/deploy.git",
@@ -149,42 +146,6 @@ async def test_values_that_cannot_work_fail_the_render_and_say_why(
     refused = await asyncio.to_thread(helm.fails, "template", "r", str(CHART), values=values)
     assert message in refused
     assert "s3cret" not in refused
-
-
-@contextlib.asynccontextmanager
-async def pods(rest: Rest, kubeconfig: str, log_dir: Path) -> AsyncIterator[RunPod]:
-    """``run(deploy, ...)`` starts a Deployment's container under its own account's token;
-    whatever still runs at the end is stopped and its log shown."""
-    started: list[PodProcess] = []
-
-    async def run(deploy: JSONDict, **local: dict[str, str]) -> PodProcess:
-        namespace = deploy["metadata"]["namespace"]
-        account = deploy["spec"]["template"]["spec"]["serviceAccountName"]
-        token_kubeconfig = await account_kubeconfig(
-            rest,
-            kubeconfig,
-            log_dir / f"{account}-{len(started)}.kubeconfig",
-            namespace=namespace,
-            account=account,
-        )
-        env = await container_env(rest, deploy)
-        proc = PodProcess(
-            kubeconfig=token_kubeconfig, deploy=deploy, env=env, log_dir=log_dir, **local
-        )
-        started.append(proc)
-        await proc.start()
-        return proc
-
-    try:
-        yield run
-    finally:
-        for proc in started:
-            try:
-                await proc.stop()
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError, TimeoutError):
-                    await proc.stop(signal.SIGKILL)
-            print(f"--- log of {proc.namespace} ---\n{proc.log_path.read_text()}")
 
 
 async def _installed(helm: Helm, release: str, namespace: str) -> list[dict[str, Any]]:

@@ -15,17 +15,15 @@ cluster-wide list and watch, is checked as the account instead.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from reloader.kube.clients import connect, load_configuration
 from reloader.kube.resources import CONFIGMAPS, SECRETS, WORKLOADS
 from reloader.kube.rest import JSONDict, Rest
 from tests.integration.addon.conftest import MANIFESTS, install
-from tests.integration.addon.pods import PodProcess, container_env, deployment
+from tests.integration.addon.pods import RunPod, deployment, pods
 from tests.integration.cluster import (
     account_kubeconfig,
     configmap,
@@ -36,40 +34,6 @@ from tests.integration.gitops.support import GitRepo
 from tests.integration.rollouts import expect_revisions, wait_recorded
 
 APPS = "apps"
-RunPod = Callable[..., Awaitable[PodProcess]]
-
-
-@contextlib.asynccontextmanager
-async def pods(rest: Rest, kubeconfig: str, log_dir: Path) -> AsyncIterator[RunPod]:
-    """``run(deploy, ...)`` starts a Deployment's container under its own account's token;
-    whatever still runs at the end is stopped (killed if SIGTERM is not enough) and its log
-    shown."""
-    started: list[PodProcess] = []
-
-    async def run(deploy: JSONDict, **local: dict[str, str]) -> PodProcess:
-        assert deploy["metadata"]["namespace"] == "reloader"
-        account = deploy["spec"]["template"]["spec"]["serviceAccountName"]
-        token_kubeconfig = await account_kubeconfig(
-            rest, kubeconfig, log_dir / f"{account}.kubeconfig", account=account
-        )
-        env = await container_env(rest, deploy)
-        proc = PodProcess(
-            kubeconfig=token_kubeconfig, deploy=deploy, env=env, log_dir=log_dir, **local
-        )
-        started.append(proc)
-        await proc.start()
-        return proc
-
-    try:
-        yield run
-    finally:
-        for proc in started:
-            try:
-                await proc.stop()
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError, TimeoutError):
-                    await proc.stop(signal.SIGKILL)
-            print(f"--- log of {proc.namespace} ---\n{proc.log_path.read_text()}")
 
 
 def scoped_here(deploy: JSONDict) -> dict[str, dict[str, str]]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -44,23 +43,3 @@ def start_loop(
         )
 
     return start
-
-
-@pytest.fixture
-async def silent_remote() -> AsyncIterator[int]:
-    """A port on 127.0.0.1 that accepts connections, reads, and never writes back."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-        while await reader.read(65536):
-            pass
-
-    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        for writer in held:
-            writer.close()
-        server.close()
-        await server.wait_closed()

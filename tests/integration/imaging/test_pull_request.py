@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -143,34 +142,14 @@ async def test_a_branch_that_was_never_pushed_is_refused_with_the_way_out(
     assert await gitea.open_pulls(repository) == []
 
 
-@pytest.fixture
-async def silent_forge() -> AsyncIterator[int]:
-    """A port on 127.0.0.1 that accepts connections, reads, and never answers."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-        while await reader.read(65536):
-            pass
-
-    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        for writer in held:
-            writer.close()
-        server.close()
-        await server.wait_closed()
-
-
-async def test_a_forge_that_never_answers_fails_at_the_deadline(silent_forge: int) -> None:
+async def test_a_forge_that_never_answers_fails_at_the_deadline(silent_remote: int) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
 
     with pytest.raises(ForgeError, match=r"did not answer within 2s"):
         await open_or_update_pull_request(
             forge="gitea",
-            api_url=f"http://127.0.0.1:{silent_forge}",
+            api_url=f"http://127.0.0.1:{silent_remote}",
             token="t",
             repository="team/deploy",
             head=HEAD,

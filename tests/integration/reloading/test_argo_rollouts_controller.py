@@ -13,10 +13,8 @@ CRDs are cluster-wide and shared with test_rollouts.py: they are held under its 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import os
-import signal
 import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -31,7 +29,15 @@ from reloader.core.references import Kind
 from reloader.kube.discovery import served
 from reloader.kube.resources import ROLLOUTS
 from reloader.kube.rest import ApiError, JSONDict, Rest
-from tests.integration.cluster import REPO, configmap, container, create, eventually, stays
+from tests.integration.cluster import (
+    REPO,
+    configmap,
+    container,
+    create,
+    eventually,
+    stays,
+    stop_group,
+)
 from tests.integration.conftest import StartReloader
 from tests.integration.controller import ReloaderProcess, free_port
 from tests.integration.reloading.test_rollouts import (
@@ -121,20 +127,6 @@ async def _healthy(url: str, proc: asyncio.subprocess.Process, log_path: Path) -
         return False
 
 
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM to the whole group, SIGKILL if it lingers: nothing outlives the test."""
-    if proc.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), 15)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
-
-
 @pytest.fixture
 async def argo(rest: Rest, kubeconfig: str, namespace: str, tmp_path: Path) -> AsyncIterator[None]:
     """Argo's CRDs installed and its controller acting on the test's namespace only."""
@@ -168,7 +160,7 @@ async def argo(rest: Rest, kubeconfig: str, namespace: str, tmp_path: Path) -> A
             )
             yield
         finally:
-            await _stop(proc)
+            await stop_group(proc)
             print(f"--- rollouts-controller log (tail) ---\n{tail(log_path)}")
 
 

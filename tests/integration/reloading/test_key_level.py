@@ -192,9 +192,9 @@ async def test_a_template_edit_adding_a_key_rolls_once(
     await start_reloader()
     await wait_recorded(rest, namespace)
 
-    obj = await rest.get(path_of("Deployment", namespace, "web"))
-    obj["spec"]["template"]["spec"] = reads_key("a", "b")
-    await rest.request("PUT", path_of("Deployment", namespace, "web"), body=obj)
+    # A merge patch, not a read-modify-PUT: the controller-manager writes the status meanwhile.
+    template_spec = {"spec": {"template": {"spec": reads_key("a", "b")}}}
+    await merge_patch(rest, namespace, "Deployment", "web", template_spec)
 
     async def records_b() -> bool:
         return (await record_of(rest, namespace, "web")).get("keys") == {

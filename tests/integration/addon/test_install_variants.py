@@ -28,6 +28,7 @@ from tests.integration.cluster import (
     account_kubeconfig,
     configmap,
     create_opted_in_app,
+    eventually,
     merge_patch,
 )
 from tests.integration.gitops.support import GitRepo
@@ -140,14 +141,22 @@ async def test_gitops_install_runs_both_deployments_under_their_own_accounts(
         # The loop only reads the hash key; the reloader Deployment creates it.
         config_reloader = deployment(docs, "reloader")
         reloader = await run(config_reloader, **scoped_here(config_reloader))
-        # Ready once the first sync has ended, well or not: its state says which.
         loop = await run(
             deployment(docs, "reloader-gitops"),
             paths={"--git-workdir": str(tmp_path / "work")},
             overrides={"--git-url": repo.url},
         )
-        state = await rest.get("/api/v1/namespaces/reloader/configmaps/reloader-gitops")
-        status = json.loads(state["data"]["status.json"])
+
+        # Ready can come before the Lease (a standby is ready), so wait for the first sync's
+        # state: it says whether that sync went well.
+        async def first_sync_ended() -> JSONDict | None:
+            state = await rest.get_or_none("/api/v1/namespaces/reloader/configmaps/reloader-gitops")
+            found = json.loads(((state or {}).get("data") or {}).get("status.json") or "{}")
+            return found if found.get("errors") or found.get("last_applied") else None
+
+        status = await eventually(
+            first_sync_ended, within=30, what="the loop's state after its first sync"
+        )
         assert (status["errors"], (status["last_applied"] or {}).get("sha")) == ([], sha)
         applied = await rest.get(f"/api/v1/namespaces/{APPS}/configmaps/app-config")
         assert applied["data"] == {"greeting": "hello"}
